@@ -1,0 +1,1 @@
+//! The WhatsApp Web simulator (issue 3): under construction.
