@@ -1,0 +1,352 @@
+//! The host API as Rust functions, binding-neutral: the rhai binding (and later the WASM one)
+//! are thin layers over [`Api`]. Every call checks the behaviour's grants, is recorded in the
+//! running trace, and returns a [`HostError`] that names the behaviour and what it tried —
+//! host functions never panic.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::trace::{CallRecord, MAX_CALLS};
+use super::trigger::{TriggerDecl, TriggerKind};
+use crate::clock::Clock;
+use crate::config::Capability;
+use crate::events::{Event, EventBus, MAX_EVENT_DEPTH};
+use crate::scheduler::TriggerSpec;
+use crate::sessions::{SessionError, SessionInfo, SessionStatus, Sessions};
+use crate::state::StateStore;
+
+/// Default timeout of `state` and `ping` when the script gives none.
+pub const DEFAULT_PAGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What host calls fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(
+        "behaviour `{behaviour}` may not call `{call}`: it needs the capability `{capability}`; \
+         grant it in vigil.toml under [behaviours.{behaviour}] with grants = [\"{capability}\"]"
+    )]
+    NotGranted { behaviour: String, call: &'static str, capability: Capability },
+    #[error("behaviour `{behaviour}`: {call}: {source}")]
+    Session { behaviour: String, call: &'static str, source: SessionError },
+    #[error("behaviour `{behaviour}`: {call}: {message}")]
+    Invalid { behaviour: String, call: &'static str, message: String },
+    #[error("behaviour `{behaviour}`: {call}: {message}")]
+    Store { behaviour: String, call: &'static str, message: String },
+}
+
+/// The host's services, shared by every behaviour.
+#[derive(Clone)]
+pub struct Services {
+    pub clock: Clock,
+    pub store: Arc<dyn StateStore>,
+    pub sessions: Arc<dyn Sessions>,
+    pub bus: EventBus,
+    /// Runs the async services from the blocking threads scripts run on.
+    pub rt: tokio::runtime::Handle,
+    /// Timezone of cron triggers that name none.
+    pub default_tz: chrono_tz::Tz,
+    pub seed: Option<u64>,
+}
+
+/// Where a behaviour is: running its top level, or a handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Loading,
+    Running { event_depth: u32 },
+}
+
+struct RunState {
+    phase: Phase,
+    /// Triggers registered by the top level (loading) or one-shots added by a handler.
+    declared: Vec<TriggerDecl>,
+    calls: Vec<CallRecord>,
+    calls_dropped: usize,
+}
+
+/// One behaviour's view of the host API.
+pub struct Api {
+    name: Arc<str>,
+    grants: Vec<Capability>,
+    params: serde_json::Map<String, serde_json::Value>,
+    svc: Services,
+    rng: Mutex<StdRng>,
+    run: Mutex<RunState>,
+}
+
+impl Api {
+    pub fn new(name: &str, grants: Vec<Capability>, params: &toml::Table, svc: Services) -> Arc<Api> {
+        let rng = match svc.seed {
+            Some(seed) => StdRng::seed_from_u64(seed ^ fnv1a(name.as_bytes())),
+            None => StdRng::from_entropy(),
+        };
+        let params = serde_json::to_value(params).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
+        Arc::new(Api {
+            name: name.into(),
+            grants,
+            params,
+            svc,
+            rng: Mutex::new(rng),
+            run: Mutex::new(RunState {
+                phase: Phase::Loading,
+                declared: Vec::new(),
+                calls: Vec::new(),
+                calls_dropped: 0,
+            }),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.svc
+    }
+
+    // ----- bookkeeping used by the runner -------------------------------------------------
+
+    /// Starts a handler run: clears the recorded calls.
+    pub(crate) fn begin_run(&self, event_depth: u32) {
+        let mut r = self.run.lock().expect("run state");
+        r.phase = Phase::Running { event_depth };
+        r.calls.clear();
+        r.calls_dropped = 0;
+        r.declared.clear();
+    }
+
+    /// Ends a run: the calls it made and the one-shot triggers it added.
+    pub(crate) fn end_run(&self) -> (Vec<CallRecord>, usize, Vec<TriggerDecl>) {
+        let mut r = self.run.lock().expect("run state");
+        (std::mem::take(&mut r.calls), std::mem::take(&mut r.calls_dropped), std::mem::take(&mut r.declared))
+    }
+
+    fn record(&self, call: &str, detail: String, ok: bool) {
+        let mut r = self.run.lock().expect("run state");
+        if r.calls.len() < MAX_CALLS {
+            r.calls.push(CallRecord { call: call.into(), detail, ok });
+        } else {
+            r.calls_dropped += 1;
+        }
+    }
+
+    fn require(&self, call: &'static str, capability: Capability) -> Result<(), HostError> {
+        if self.grants.contains(&capability) {
+            Ok(())
+        } else {
+            self.record(call, format!("refused: needs `{capability}`"), false);
+            Err(HostError::NotGranted { behaviour: self.name.to_string(), call, capability })
+        }
+    }
+
+    fn invalid(&self, call: &'static str, message: impl Into<String>) -> HostError {
+        HostError::Invalid { behaviour: self.name.to_string(), call, message: message.into() }
+    }
+
+    fn session_call<T>(
+        &self,
+        call: &'static str,
+        detail: String,
+        fut: impl std::future::Future<Output = Result<T, SessionError>>,
+    ) -> Result<T, HostError> {
+        let out = self.svc.rt.block_on(fut);
+        self.record(call, detail, out.is_ok());
+        out.map_err(|source| HostError::Session { behaviour: self.name.to_string(), call, source })
+    }
+
+    // ----- triggers ---------------------------------------------------------------------
+
+    /// `every`, `cron`, `after`, `on`. Timers other than `after` and event subscriptions are
+    /// registered by the top level only.
+    pub fn declare(
+        &self,
+        call: &'static str,
+        kind: TriggerKind,
+        handler: &str,
+        line: Option<usize>,
+    ) -> Result<(), HostError> {
+        let mut r = self.run.lock().expect("run state");
+        let one_shot = matches!(kind, TriggerKind::Timer(TriggerSpec::After { .. }));
+        if r.phase != Phase::Loading && !one_shot {
+            return Err(self.invalid(
+                call,
+                format!("`{call}` registers a trigger and only works at the top level of the script, not inside a handler (only `after` does)"),
+            ));
+        }
+        r.declared.push(TriggerDecl { kind, handler: handler.to_string(), line });
+        Ok(())
+    }
+
+    /// The triggers the top level declared; called once after loading.
+    pub(crate) fn take_declared(&self) -> Vec<TriggerDecl> {
+        std::mem::take(&mut self.run.lock().expect("run state").declared)
+    }
+
+    pub fn default_tz(&self) -> chrono_tz::Tz {
+        self.svc.default_tz
+    }
+
+    // ----- clock, randomness, log, config -------------------------------------------------
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.svc.clock.now()
+    }
+
+    /// A uniform integer in `[min, max]`.
+    pub fn random(&self, min: i64, max: i64) -> Result<i64, HostError> {
+        if min > max {
+            return Err(
+                self.invalid("random", format!("the range {min}..{max} is backwards: give the smaller number first"))
+            );
+        }
+        Ok(self.rng.lock().expect("rng").gen_range(min..=max))
+    }
+
+    /// A uniform index below `len` (for `pick`); `None` when `len` is 0.
+    pub fn pick_index(&self, len: usize) -> Option<usize> {
+        (len > 0).then(|| self.rng.lock().expect("rng").gen_range(0..len))
+    }
+
+    pub fn log(&self, level: &str, message: &str) {
+        let b = &*self.name;
+        match level {
+            "error" => tracing::error!(behaviour = b, "{message}"),
+            "warn" | "warning" => tracing::warn!(behaviour = b, "{message}"),
+            "debug" => tracing::debug!(behaviour = b, "{message}"),
+            _ => tracing::info!(behaviour = b, "{message}"),
+        }
+        self.record("log", truncate(message, 120), true);
+    }
+
+    /// `config(key)`: the behaviour's own `[behaviours.<name>.params]`.
+    pub fn config(&self, key: &str) -> Option<serde_json::Value> {
+        self.params.get(key).cloned()
+    }
+
+    // ----- kv --------------------------------------------------------------------------
+
+    pub fn kv_get(&self, key: &str) -> Result<Option<serde_json::Value>, HostError> {
+        let out = self.svc.rt.block_on(self.svc.store.kv_get(&self.name, key));
+        self.record("kv_get", key.to_string(), out.is_ok());
+        out.map_err(|e| HostError::Store { behaviour: self.name.to_string(), call: "kv_get", message: e.to_string() })
+    }
+
+    pub fn kv_set(&self, key: &str, value: serde_json::Value) -> Result<(), HostError> {
+        let out = self.svc.rt.block_on(self.svc.store.kv_set(&self.name, key, value));
+        self.record("kv_set", key.to_string(), out.is_ok());
+        out.map_err(|e| HostError::Store { behaviour: self.name.to_string(), call: "kv_set", message: e.to_string() })
+    }
+
+    pub fn kv_delete(&self, key: &str) -> Result<bool, HostError> {
+        let out = self.svc.rt.block_on(self.svc.store.kv_delete(&self.name, key));
+        self.record("kv_delete", key.to_string(), out.is_ok());
+        out.map_err(|e| HostError::Store {
+            behaviour: self.name.to_string(),
+            call: "kv_delete",
+            message: e.to_string(),
+        })
+    }
+
+    // ----- events ----------------------------------------------------------------------
+
+    /// `emit(event, data)`: publishes on the event bus, one level deeper than the event that
+    /// triggered this run (dropped past [`MAX_EVENT_DEPTH`]).
+    pub fn emit(&self, name: &str, data: serde_json::Value) -> Result<(), HostError> {
+        if name.is_empty() || name.contains(char::is_whitespace) || name.contains('*') {
+            return Err(self.invalid(
+                "emit",
+                format!("bad event name `{name}`: use a dotted name without spaces or `*`, e.g. `keepalive.sent`"),
+            ));
+        }
+        let depth = match self.run.lock().expect("run state").phase {
+            Phase::Running { event_depth } => event_depth + 1,
+            Phase::Loading => 1,
+        };
+        if depth > MAX_EVENT_DEPTH {
+            tracing::warn!(
+                behaviour = &*self.name,
+                event = name,
+                "event dropped: handlers triggered each other more than {MAX_EVENT_DEPTH} deep"
+            );
+            self.record("emit", format!("{name} dropped (too deep)"), false);
+            return Ok(());
+        }
+        self.svc.bus.publish(Event { name: name.into(), source: self.name.to_string(), at: self.now(), data, depth });
+        self.record("emit", name.to_string(), true);
+        Ok(())
+    }
+
+    // ----- sessions --------------------------------------------------------------------
+
+    pub fn sessions(&self) -> Result<Vec<SessionInfo>, HostError> {
+        self.require("sessions", Capability::SessionsRead)?;
+        self.session_call("sessions", String::new(), self.svc.sessions.list())
+    }
+
+    pub fn state(&self, id: &str, timeout: Duration) -> Result<String, HostError> {
+        self.require("state", Capability::SessionsRead)?;
+        self.session_call("state", id.to_string(), self.svc.sessions.state(id, timeout))
+    }
+
+    pub fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, HostError> {
+        self.require("ping", Capability::SessionsRead)?;
+        self.session_call("ping", id.to_string(), self.svc.sessions.ping(id, timeout))
+    }
+
+    pub fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, HostError> {
+        self.require("send_text", Capability::SessionsSend)?;
+        let wid = crate::sessions::phone::to_wid(to).map_err(|source| HostError::Session {
+            behaviour: self.name.to_string(),
+            call: "send_text",
+            source,
+        })?;
+        self.session_call(
+            "send_text",
+            format!("{id} -> {wid}: {}", truncate(text, 60)),
+            self.svc.sessions.send_text(id, &wid, text, key),
+        )
+    }
+
+    pub fn activity(&self, id: &str) -> Result<(), HostError> {
+        self.require("activity", Capability::SessionsControl)?;
+        self.session_call("activity", id.to_string(), self.svc.sessions.activity(id))
+    }
+
+    pub fn restart(&self, id: &str, reason: &str) -> Result<(), HostError> {
+        self.require("restart", Capability::SessionsControl)?;
+        self.session_call("restart", format!("{id}: {reason}"), self.svc.sessions.restart(id, reason))
+    }
+
+    pub fn mark(&self, id: &str, status: &str, reason: &str) -> Result<(), HostError> {
+        self.require("mark", Capability::SessionsControl)?;
+        let status: SessionStatus = status.parse().map_err(|source| HostError::Session {
+            behaviour: self.name.to_string(),
+            call: "mark",
+            source,
+        })?;
+        self.session_call("mark", format!("{id} -> {status}: {reason}"), self.svc.sessions.mark(id, status, reason))
+    }
+
+    pub fn touch(&self, id: &str) -> Result<(), HostError> {
+        self.require("touch", Capability::SessionsControl)?;
+        self.session_call("touch", id.to_string(), self.svc.sessions.touch(id))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// A stable 64-bit hash (seeds must not depend on the process's random hasher).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+}

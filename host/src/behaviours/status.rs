@@ -1,0 +1,167 @@
+//! The status board: what every behaviour is doing, for `vigil behaviours` and the API.
+//!
+//! Kept in memory under a std mutex (never held across `.await`) and written to
+//! `data/state/behaviours.json` shortly after each change, so `vigil behaviours` (another
+//! process) can show it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::trace::{Trace, TraceLog};
+use super::trigger::TriggerStatus;
+use crate::clock::Clock;
+use crate::scheduler::{Scheduler, TimerId};
+
+/// One behaviour as shown to users.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BehaviourView {
+    pub name: String,
+    pub path: PathBuf,
+    pub loaded_at: DateTime<Utc>,
+    /// Successful reloads since it was first loaded.
+    pub reloads: u64,
+    /// The file on disk does not load; the version before it keeps running.
+    pub load_error: Option<String>,
+    pub runs: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+    pub triggers: Vec<TriggerStatus>,
+    /// The last runs, oldest first.
+    pub traces: Vec<Trace>,
+}
+
+/// A snapshot file written by a running host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub host_pid: u32,
+    pub written_at: DateTime<Utc>,
+    pub behaviours: Vec<BehaviourView>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TriggerEntry {
+    pub key: String,
+    pub handler: String,
+    pub timer: Option<TimerId>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub path: PathBuf,
+    pub loaded_at: DateTime<Utc>,
+    pub reloads: u64,
+    pub load_error: Option<String>,
+    pub runs: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+    pub triggers: Vec<TriggerEntry>,
+    pub traces: TraceLog,
+}
+
+/// Shared status of all behaviours.
+#[derive(Clone)]
+pub struct Board {
+    inner: Arc<Mutex<BTreeMap<String, Entry>>>,
+    changed: Arc<Notify>,
+    scheduler: Scheduler,
+}
+
+impl Board {
+    pub(crate) fn new(scheduler: Scheduler) -> Self {
+        Self { inner: Default::default(), changed: Default::default(), scheduler }
+    }
+
+    pub(crate) fn update(&self, name: &str, f: impl FnOnce(&mut Entry)) {
+        if let Some(e) = self.inner.lock().expect("board").get_mut(name) {
+            f(e);
+        }
+        self.changed.notify_one();
+    }
+
+    pub(crate) fn insert(&self, name: &str, entry: Entry) {
+        self.inner.lock().expect("board").insert(name.to_string(), entry);
+        self.changed.notify_one();
+    }
+
+    pub(crate) fn remove(&self, name: &str) {
+        self.inner.lock().expect("board").remove(name);
+        self.changed.notify_one();
+    }
+
+    pub(crate) fn record_run(&self, name: &str, trace: Trace) {
+        self.update(name, |e| {
+            e.runs += 1;
+            if !trace.outcome.is_ok() {
+                e.failures += 1;
+                e.last_error = Some(trace.outcome.summary());
+            }
+            e.traces.push(trace);
+        });
+    }
+
+    /// Every loaded behaviour, with its triggers' next fire times.
+    pub fn views(&self) -> Vec<BehaviourView> {
+        let entries: Vec<(String, Entry)> =
+            self.inner.lock().expect("board").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        entries
+            .into_iter()
+            .map(|(name, e)| {
+                let timers = self.scheduler.timers(Some(&name));
+                BehaviourView {
+                    triggers: e
+                        .triggers
+                        .iter()
+                        .map(|t| {
+                            let info = t.timer.and_then(|id| timers.iter().find(|i| i.id == id));
+                            TriggerStatus {
+                                trigger: t.key.clone(),
+                                handler: t.handler.clone(),
+                                next_fire: info.as_ref().and_then(|i| i.next_fire),
+                                fires: info.as_ref().map(|i| i.fires).unwrap_or(0),
+                                last_fired: info.as_ref().and_then(|i| i.last_fired),
+                            }
+                        })
+                        .collect(),
+                    name,
+                    path: e.path,
+                    loaded_at: e.loaded_at,
+                    reloads: e.reloads,
+                    load_error: e.load_error,
+                    runs: e.runs,
+                    failures: e.failures,
+                    last_error: e.last_error,
+                    traces: e.traces.iter().cloned().collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Writes the snapshot file after each change (at most every 200 ms) until `shutdown`,
+    /// then once more.
+    pub(crate) async fn write_snapshots(self, path: PathBuf, clock: Clock, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = self.changed.notified() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.write(&path, &clock);
+        }
+        self.write(&path, &clock);
+    }
+
+    fn write(&self, path: &std::path::Path, clock: &Clock) {
+        let snap = Snapshot { host_pid: std::process::id(), written_at: clock.now(), behaviours: self.views() };
+        let bytes = serde_json::to_vec_pretty(&snap).expect("serializable");
+        if let Err(e) = crate::state::write_atomic(path, &bytes) {
+            tracing::warn!(path = %path.display(), "cannot write the behaviours snapshot: {e}");
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The command line: `vigil run` (default), `vigil check`, `vigil behaviours`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::behaviours::status::Snapshot;
+use crate::config::{self, Config};
+use crate::host::snapshot_path;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Keeps WhatsApp Web sessions alive and watched; policies are hot-reloaded scripts"
+)]
+pub struct Cli {
+    /// The config file. Default: ./vigil.toml if it exists, else the built-in defaults.
+    #[arg(long, global = true, env = "VIGIL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value = "pretty", env = "VIGIL_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Log filter, RUST_LOG style (`info`, `vigil=debug,warn`). Default: $RUST_LOG, else `info`.
+    #[arg(long = "log", global = true, env = "VIGIL_LOG")]
+    pub log_filter: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the host (the default).
+    Run,
+    /// Validate the config and compile every script; non-zero exit on any problem.
+    Check,
+    /// Show the loaded behaviours of the running host: triggers, next fires, last runs.
+    Behaviours {
+        /// Print the snapshot as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format, cli.log_filter.as_deref());
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigil: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(dispatch(cli))
+}
+
+fn init_tracing(format: LogFormat, filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match filter {
+        Some(f) => EnvFilter::new(f),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let config = match load_config(cli.config.as_deref()) {
+                Some(c) => c,
+                None => return ExitCode::from(2),
+            };
+            let shutdown = CancellationToken::new();
+            tokio::spawn(on_signal(shutdown.clone()));
+            match crate::run(config, shutdown).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vigil: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check => {
+            let report = crate::check::check(cli.config.as_deref(), std::env::vars().collect()).await;
+            for n in &report.notes {
+                println!("{n}");
+            }
+            for p in &report.problems {
+                println!("{p}");
+            }
+            if report.problems.is_empty() {
+                println!("vigil check: no problems");
+                ExitCode::SUCCESS
+            } else {
+                let n = report.problems.len();
+                println!("vigil check: {n} problem{}", if n == 1 { "" } else { "s" });
+                ExitCode::FAILURE
+            }
+        }
+        Command::Behaviours { json } => {
+            let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+            show_behaviours(&config, json)
+        }
+    }
+}
+
+fn load_config(path: Option<&std::path::Path>) -> Option<Config> {
+    match config::load(path, std::env::vars()) {
+        Ok((c, _)) => Some(c),
+        Err(e) => {
+            eprintln!("vigil: bad configuration: {e}");
+            None
+        }
+    }
+}
+
+/// SIGINT or SIGTERM → graceful shutdown; a second one exits at once.
+async fn on_signal(shutdown: CancellationToken) {
+    wait_signal().await;
+    tracing::info!("signal received: stopping (send it again to exit at once)");
+    shutdown.cancel();
+    wait_signal().await;
+    eprintln!("vigil: second signal: exiting without waiting");
+    std::process::exit(130);
+}
+
+async fn wait_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn show_behaviours(config: &Config, json: bool) -> ExitCode {
+    let path = snapshot_path(config);
+    let snap: Snapshot = match std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "vigil: no behaviour status at {} ({e}): start the host with `vigil run` (same data_dir)",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&snap).expect("serializable"));
+        return ExitCode::SUCCESS;
+    }
+    let alive = pid_alive(snap.host_pid);
+    println!(
+        "host pid {} ({}), status written {}",
+        snap.host_pid,
+        if alive { "running" } else { "not running: this is its last state" },
+        snap.written_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    if snap.behaviours.is_empty() {
+        println!("no behaviours loaded");
+    }
+    for b in &snap.behaviours {
+        println!();
+        println!(
+            "{}  {}  loaded {}, {} reload{}, {} run{}, {} failure{}",
+            b.name,
+            b.path.display(),
+            b.loaded_at.format("%Y-%m-%d %H:%M:%S"),
+            b.reloads,
+            plural(b.reloads),
+            b.runs,
+            plural(b.runs),
+            b.failures,
+            plural(b.failures)
+        );
+        if let Some(e) = &b.load_error {
+            println!("  ! the file does not load (the previous version runs): {e}");
+        }
+        if let Some(e) = &b.last_error {
+            println!("  ! last error: {e}");
+        }
+        for t in &b.triggers {
+            let next = t.next_fire.map(|n| n.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "-".into());
+            let last = t.last_fired.map(|n| n.format("%H:%M:%S").to_string()).unwrap_or_else(|| "never".into());
+            println!("  {}  next {next}  fired {}x, last {last}", t.trigger, t.fires);
+        }
+        if !b.traces.is_empty() {
+            println!("  last runs:");
+        }
+        for t in b.traces.iter().rev().take(5) {
+            let calls: Vec<String> =
+                t.calls.iter().map(|c| format!("{}{}", c.call, if c.ok { "" } else { " (failed)" })).collect();
+            println!(
+                "    {}  {}  {:.1} ms  {}{}",
+                t.started.format("%H:%M:%S"),
+                t.trigger,
+                t.duration_ms,
+                t.outcome.summary(),
+                if calls.is_empty() { String::new() } else { format!("  [{}]", calls.join(", ")) }
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
+}

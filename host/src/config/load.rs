@@ -1,0 +1,258 @@
+//! Loading `vigil.toml` and the `VIGIL_...` environment overrides.
+//!
+//! The file is optional. Environment variables map onto keys with `__` between levels:
+//! `VIGIL_DATA_DIR=/data` sets `data_dir`, `VIGIL_LIMITS__RUN_BUDGET=5s` sets
+//! `limits.run_budget`, `VIGIL_BEHAVIOURS__KEEPALIVE__PARAMS__TO="+34 600 000 000"` sets
+//! `behaviours.keepalive.params.to`. A value is read as TOML when it is a boolean, a number
+//! (not starting with `+`), an array or an inline table, and as a string otherwise.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::model::Config;
+
+/// Environment variables with the `VIGIL_` prefix that are not configuration keys.
+const NOT_KEYS: &[&str] = &["VIGIL_CONFIG", "VIGIL_LOG", "VIGIL_LOG_FORMAT"];
+
+/// Where a configuration came from, for messages.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// No file: embedded defaults (plus the environment).
+    Defaults,
+    File(PathBuf),
+}
+
+/// A configuration problem, located: `vigil.toml:3:1: unknown field `bogus`, ...`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    /// The file, or the environment variable, the problem is in.
+    pub origin: String,
+    /// 1-based line and column in the file, when known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The offending key as written, when known.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            write!(f, ":{l}:{c}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(k) = &self.key {
+            write!(f, "key `{k}`: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+/// Loads the configuration: `path` if given (it must exist), else `./vigil.toml` if present,
+/// else the defaults; then the environment `env` (pass `std::env::vars()`).
+pub fn load(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(Config, ConfigSource), ConfigError> {
+    let (text, source) = match path {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => (t, ConfigSource::File(p.to_path_buf())),
+            Err(e) => {
+                return Err(ConfigError {
+                    origin: p.display().to_string(),
+                    line: None,
+                    column: None,
+                    key: None,
+                    message: format!(
+                        "cannot read the config file: {e} (check the path given by --config or VIGIL_CONFIG)"
+                    ),
+                })
+            }
+        },
+        None => {
+            let p = Path::new("vigil.toml");
+            match std::fs::read_to_string(p) {
+                Ok(t) => (t, ConfigSource::File(p.to_path_buf())),
+                Err(_) => (String::new(), ConfigSource::Defaults),
+            }
+        }
+    };
+    let origin = match &source {
+        ConfigSource::File(p) => p.display().to_string(),
+        ConfigSource::Defaults => "<defaults>".to_string(),
+    };
+    let config = parse_with_env(&text, &origin, env)?;
+    Ok((config, source))
+}
+
+/// Parses `text` (named `origin` in errors) and lays the environment over it.
+pub(crate) fn parse_with_env(
+    text: &str,
+    origin: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    // First the file alone, so its errors carry a line and column.
+    toml::from_str::<Config>(text).map_err(|e| located(text, origin, &e))?;
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
+
+    let mut overrides: Vec<(String, String)> =
+        env.into_iter().filter(|(k, _)| k.starts_with("VIGIL_") && !NOT_KEYS.contains(&k.as_str())).collect();
+    overrides.sort();
+    for (var, raw) in overrides {
+        let path: Vec<String> = var["VIGIL_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+        let key = path.join(".");
+        let env_err = |message: String| ConfigError {
+            origin: format!("environment variable {var}"),
+            line: None,
+            column: None,
+            key: Some(key.clone()),
+            message,
+        };
+        if path.iter().any(|p| p.is_empty()) {
+            return Err(env_err(
+                "empty key segment: separate levels with a double underscore, e.g. VIGIL_LIMITS__RUN_BUDGET".into(),
+            ));
+        }
+        let mut candidate = table.clone();
+        insert(&mut candidate, &path, env_value(&raw)).map_err(env_err)?;
+        // Each override is checked alone, so an error names the variable that caused it.
+        toml::Value::Table(candidate.clone()).try_into::<Config>().map_err(|e| env_err(e.message().to_string()))?;
+        table = candidate;
+    }
+    toml::Value::Table(table).try_into::<Config>().map_err(|e| ConfigError {
+        origin: origin.to_string(),
+        line: None,
+        column: None,
+        key: None,
+        message: e.message().to_string(),
+    })
+}
+
+fn insert(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut t = table;
+    for p in parents {
+        let entry = t.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry.as_table_mut().ok_or_else(|| format!("`{p}` is not a table, so it cannot hold `{last}`"))?;
+    }
+    t.insert(last.clone(), value);
+    Ok(())
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    let trimmed = raw.trim();
+    if !trimmed.starts_with('+') {
+        if let Ok(mut t) = toml::from_str::<toml::Table>(&format!("v = {trimmed}")) {
+            if let Some(v) = t.remove("v") {
+                if !matches!(v, toml::Value::String(_) | toml::Value::Datetime(_)) {
+                    return v;
+                }
+            }
+        }
+    }
+    toml::Value::String(raw.to_string())
+}
+
+fn located(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column, key) = match e.span() {
+        Some(span) => {
+            let (l, c) = line_col(text, span.start);
+            let snippet = text.get(span.clone()).map(|s| s.trim().trim_matches('"').to_string());
+            (Some(l), Some(c), snippet.filter(|s| !s.is_empty() && !s.contains('\n') && s.len() < 80))
+        }
+        None => (None, None, None),
+    };
+    ConfigError { origin: origin.to_string(), line, column, key, message: e.message().trim().to_string() }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Capability;
+    use std::time::Duration;
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn no_file_gives_the_defaults() {
+        let c = parse_with_env("", "<defaults>", env(&[])).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.scripts_dir, PathBuf::from("./scripts"));
+        assert_eq!(c.plugins_dir, PathBuf::from("./plugins"));
+        assert_eq!(c.limits.run_budget.0, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn unknown_key_is_located_and_named() {
+        let text = "data_dir = \"/d\"\n\n[limits]\nmax_operations = 10\nbogus_key = 3\n";
+        let e = parse_with_env(text, "vigil.toml", env(&[])).unwrap_err();
+        assert_eq!((e.line, e.column), (Some(5), Some(1)), "{e}");
+        assert_eq!(e.key.as_deref(), Some("bogus_key"));
+        let shown = e.to_string();
+        assert!(shown.starts_with("vigil.toml:5:1: key `bogus_key`: unknown field `bogus_key`"), "{shown}");
+        assert!(shown.contains("max_operations"), "lists the valid keys: {shown}");
+    }
+
+    #[test]
+    fn bad_values_name_the_fix() {
+        let e = parse_with_env("timezone = \"Europe/Madird\"\n", "vigil.toml", env(&[])).unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(e.message.contains("unknown timezone `Europe/Madird`"), "{e}");
+        let e = parse_with_env("[behaviours.k]\ngrants = [\"sessions.sned\"]\n", "vigil.toml", env(&[])).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("unknown capability `sessions.sned`"), "{e}");
+        let e = parse_with_env("[limits]\nrun_budget = \"5x\"\n", "vigil.toml", env(&[])).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("5x"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_every_level() {
+        let text = "[behaviours.keepalive]\ngrants = [\"sessions.read\"]\n[behaviours.keepalive.params]\nto = \"x\"\n";
+        let c = parse_with_env(
+            text,
+            "vigil.toml",
+            env(&[
+                ("VIGIL_DATA_DIR", "/data"),
+                ("VIGIL_LIMITS__RUN_BUDGET", "5s"),
+                ("VIGIL_LIMITS__MAX_OPERATIONS", "1000"),
+                ("VIGIL_BEHAVIOURS__KEEPALIVE__PARAMS__TO", "+34 600 000 000"),
+                ("VIGIL_BEHAVIOURS__KEEPALIVE__GRANTS", "[\"sessions.read\", \"sessions.send\"]"),
+                ("VIGIL_CONFIG", "ignored.toml"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/data"));
+        assert_eq!(c.limits.run_budget.0, Duration::from_secs(5));
+        assert_eq!(c.limits.max_operations, 1000);
+        let k = c.behaviour("keepalive");
+        assert_eq!(k.params["to"].as_str(), Some("+34 600 000 000"));
+        assert_eq!(k.grants, vec![Capability::SessionsRead, Capability::SessionsSend]);
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_the_variable() {
+        let e = parse_with_env("", "vigil.toml", env(&[("VIGIL_LIMITS__RUN_BUDGET", "soon")])).unwrap_err();
+        assert_eq!(e.origin, "environment variable VIGIL_LIMITS__RUN_BUDGET");
+        assert!(e.to_string().contains("soon"), "{e}");
+        let e = parse_with_env("", "vigil.toml", env(&[("VIGIL_NOPE", "1")])).unwrap_err();
+        assert!(e.to_string().contains("unknown field `nope`"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let e = load(Some(Path::new("/nonexistent/vigil.toml")), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/vigil.toml"), "{e}");
+    }
+}

@@ -1,0 +1,12 @@
+//! `vigil.toml`: the one configuration tree, its defaults, and how it is loaded.
+//!
+//! - [`model`]: the serde tree. Every field's `///` doc is the user reference (the README's
+//!   config section and `vigil.example.toml` mirror it).
+//! - [`load`]: reads the file (optional), applies `VIGIL_...` environment overrides, and turns
+//!   every problem into a [`ConfigError`] that names the file, line, column and key.
+
+pub(crate) mod load;
+mod model;
+
+pub use load::{load, ConfigError, ConfigSource};
+pub use model::{BehaviourConfig, Capability, Config, HumanDuration, Limits, LimitsOverride, TimeZone};

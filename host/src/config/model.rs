@@ -1,0 +1,230 @@
+//! The configuration tree. Defaults make `vigil run` work with no file at all.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::duration::{format_duration, parse_duration};
+
+/// The whole of `vigil.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where vigil keeps its state (browser profiles, backups, the store, status snapshots).
+    /// Default `./data`. On Railway, mount a volume and point this at it (`/data`).
+    pub data_dir: PathBuf,
+    /// The folder of rhai behaviours, one `<name>.rhai` per behaviour. Default `./scripts`.
+    pub scripts_dir: PathBuf,
+    /// The folder of WASM component behaviours. Default `./plugins`.
+    pub plugins_dir: PathBuf,
+    /// IANA timezone for cron triggers that name none (e.g. `Europe/Madrid`). Default `UTC`.
+    pub timezone: TimeZone,
+    /// How long to wait after a file change before reloading (editors write in bursts).
+    /// Default `150ms`.
+    pub reload_debounce: HumanDuration,
+    /// On SIGINT/SIGTERM, how long running handlers may go on before they are cut. Default `10s`.
+    pub shutdown_grace: HumanDuration,
+    /// Seed for every random choice the host makes (jitter, `random`, `pick`). Unset in
+    /// production; tests set it to make runs repeatable.
+    pub seed: Option<u64>,
+    /// Limits applied to every behaviour run, unless its own section overrides them.
+    pub limits: Limits,
+    /// One section per behaviour, named after its file stem: `[behaviours.keepalive]`.
+    pub behaviours: BTreeMap<String, BehaviourConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            scripts_dir: PathBuf::from("./scripts"),
+            plugins_dir: PathBuf::from("./plugins"),
+            timezone: TimeZone(chrono_tz::UTC),
+            reload_debounce: HumanDuration(Duration::from_millis(150)),
+            shutdown_grace: HumanDuration(Duration::from_secs(10)),
+            seed: None,
+            limits: Limits::default(),
+            behaviours: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The section of behaviour `name`, or the defaults when the file has none.
+    pub fn behaviour(&self, name: &str) -> BehaviourConfig {
+        self.behaviours.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// `[behaviours.<name>]`: a behaviour's switch, grants, parameters and limits.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BehaviourConfig {
+    /// `false` keeps the file on disk but does not load it. Default `true`.
+    pub enabled: bool,
+    /// Capabilities this behaviour may use, e.g. `["sessions.read", "sessions.send"]`.
+    /// A host call without its capability fails with an error naming both.
+    pub grants: Vec<Capability>,
+    /// Free-form parameters the behaviour reads with `config("key")`, e.g. `to = "+34 600 000 000"`.
+    pub params: toml::Table,
+    /// Overrides of the global `[limits]` for this behaviour only.
+    pub limits: LimitsOverride,
+}
+
+impl Default for BehaviourConfig {
+    fn default() -> Self {
+        Self { enabled: true, grants: Vec::new(), params: toml::Table::new(), limits: LimitsOverride::default() }
+    }
+}
+
+/// `[limits]`: what one behaviour run may consume before it is stopped and reported.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Script operations per run (rhai's operation counter). Default 5,000,000.
+    pub max_operations: u64,
+    /// Nested function calls. Default 64.
+    pub max_call_depth: usize,
+    /// Bytes in one string. Default 1,048,576 (1 MiB).
+    pub max_string_size: usize,
+    /// Items in one array. Default 100,000.
+    pub max_array_size: usize,
+    /// Entries in one object map. Default 100,000.
+    pub max_map_size: usize,
+    /// Wall-clock time per run, host calls included. Default `10s`.
+    pub run_budget: HumanDuration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_operations: 5_000_000,
+            max_call_depth: 64,
+            max_string_size: 1 << 20,
+            max_array_size: 100_000,
+            max_map_size: 100_000,
+            run_budget: HumanDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// `[behaviours.<name>.limits]`: any subset of `[limits]`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsOverride {
+    pub max_operations: Option<u64>,
+    pub max_call_depth: Option<usize>,
+    pub max_string_size: Option<usize>,
+    pub max_array_size: Option<usize>,
+    pub max_map_size: Option<usize>,
+    pub run_budget: Option<HumanDuration>,
+}
+
+impl Limits {
+    /// These limits with `o`'s fields laid over them.
+    pub fn with(self, o: &LimitsOverride) -> Limits {
+        Limits {
+            max_operations: o.max_operations.unwrap_or(self.max_operations),
+            max_call_depth: o.max_call_depth.unwrap_or(self.max_call_depth),
+            max_string_size: o.max_string_size.unwrap_or(self.max_string_size),
+            max_array_size: o.max_array_size.unwrap_or(self.max_array_size),
+            max_map_size: o.max_map_size.unwrap_or(self.max_map_size),
+            run_budget: o.run_budget.unwrap_or(self.run_budget),
+        }
+    }
+}
+
+/// What a behaviour may be granted. Calls that change nothing outside the behaviour (`log`,
+/// `now`, `random`, `config`, its own `kv_*`, `emit`, trigger registration) need no grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Capability {
+    /// `sessions()`, `state`, `ping`: read sessions and ask their pages.
+    SessionsRead,
+    /// `send_text`: send WhatsApp messages.
+    SessionsSend,
+    /// `activity`, `restart`, `mark`, `touch`: act on sessions.
+    SessionsControl,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 3] = [Capability::SessionsRead, Capability::SessionsSend, Capability::SessionsControl];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::SessionsRead => "sessions.read",
+            Capability::SessionsSend => "sessions.send",
+            Capability::SessionsControl => "sessions.control",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Capability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Capability::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            let all: Vec<_> = Capability::ALL.iter().map(|c| format!("`{c}`")).collect();
+            format!("unknown capability `{s}`: use one of {}", all.join(", "))
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Capability {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Capability {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A duration written the humane way in the file: `"30s"`, `"2m"`, `"1h"`, `"5d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(HumanDuration).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+/// An IANA timezone name, checked when the file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+impl<'de> Deserialize<'de> for TimeZone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse::<chrono_tz::Tz>().map(TimeZone).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown timezone `{s}`: use an IANA name such as `Europe/Madrid` or `UTC`"
+            ))
+        })
+    }
+}
+
+impl Serialize for TimeZone {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}

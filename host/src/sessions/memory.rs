@@ -1,0 +1,170 @@
+//! In-memory sessions for unit tests (and, later, `vigil test`): every call is recorded, and
+//! each session can be told to stop answering.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::{phone, SessionError, SessionInfo, SessionStatus, Sessions};
+
+/// A message `send_text` accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentText {
+    pub session: String,
+    pub to: String,
+    pub text: String,
+    pub id: String,
+}
+
+struct Session {
+    info: SessionInfo,
+    answering: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: BTreeMap<String, Session>,
+    sent: Vec<SentText>,
+    keys: BTreeMap<String, String>,
+    restarts: Vec<(String, String)>,
+    activity: Vec<String>,
+}
+
+/// A [`Sessions`] kept in memory.
+#[derive(Default)]
+pub struct MemorySessions {
+    inner: Mutex<Inner>,
+}
+
+impl MemorySessions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a session with the given status and WhatsApp state.
+    pub fn add(&self, id: &str, status: SessionStatus, wa_state: &str) {
+        let info = SessionInfo {
+            id: id.into(),
+            label: None,
+            phone: None,
+            status,
+            wa_state: Some(wa_state.into()),
+            last_seen: None,
+            error: None,
+            running: true,
+        };
+        self.inner.lock().unwrap().sessions.insert(id.into(), Session { info, answering: true });
+    }
+
+    /// Makes the session's page stop answering (`false`) or answer again.
+    pub fn set_answering(&self, id: &str, answering: bool) {
+        if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
+            s.answering = answering;
+        }
+    }
+
+    pub fn set_wa_state(&self, id: &str, state: &str) {
+        if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
+            s.info.wa_state = Some(state.into());
+        }
+    }
+
+    pub fn sent(&self) -> Vec<SentText> {
+        self.inner.lock().unwrap().sent.clone()
+    }
+
+    pub fn restarts(&self) -> Vec<(String, String)> {
+        self.inner.lock().unwrap().restarts.clone()
+    }
+
+    pub fn activity(&self) -> Vec<String> {
+        self.inner.lock().unwrap().activity.clone()
+    }
+
+    pub fn info(&self, id: &str) -> Option<SessionInfo> {
+        self.inner.lock().unwrap().sessions.get(id).map(|s| s.info.clone())
+    }
+
+    fn with<T>(&self, id: &str, f: impl FnOnce(&mut Session, &mut Vec<SentText>) -> T) -> Result<T, SessionError> {
+        let mut inner = self.inner.lock().unwrap();
+        let Inner { sessions, sent, .. } = &mut *inner;
+        let s = sessions.get_mut(id).ok_or_else(|| SessionError::NotFound(id.into()))?;
+        Ok(f(s, sent))
+    }
+
+    fn answering(&self, id: &str, what: &str, timeout: Duration) -> Result<(), SessionError> {
+        if self.with(id, |s, _| s.answering)? {
+            Ok(())
+        } else {
+            Err(SessionError::Timeout { id: id.into(), what: what.into(), after: timeout })
+        }
+    }
+}
+
+#[async_trait]
+impl Sessions for MemorySessions {
+    async fn list(&self) -> Result<Vec<SessionInfo>, SessionError> {
+        Ok(self.inner.lock().unwrap().sessions.values().map(|s| s.info.clone()).collect())
+    }
+
+    async fn state(&self, id: &str, timeout: Duration) -> Result<String, SessionError> {
+        self.answering(id, "state", timeout)?;
+        self.with(id, |s, _| s.info.wa_state.clone().unwrap_or_default())
+    }
+
+    async fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, SessionError> {
+        self.answering(id, "ping", timeout)?;
+        Ok(Duration::from_millis(1))
+    }
+
+    async fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError> {
+        let wid = phone::to_wid(to)?;
+        self.answering(id, "send_text", Duration::from_secs(30))?;
+        if let Some(k) = key {
+            if let Some(existing) = self.inner.lock().unwrap().keys.get(k) {
+                return Ok(existing.clone());
+            }
+        }
+        let msg_id = self.with(id, |s, sent| {
+            if s.info.status != SessionStatus::Ready {
+                return Err(SessionError::NotReady { id: id.into(), status: s.info.status, what: "send_text".into() });
+            }
+            let msg_id = format!("mem-{}", sent.len() + 1);
+            sent.push(SentText { session: id.into(), to: wid, text: text.into(), id: msg_id.clone() });
+            Ok(msg_id)
+        })??;
+        if let Some(k) = key {
+            self.inner.lock().unwrap().keys.insert(k.into(), msg_id.clone());
+        }
+        Ok(msg_id)
+    }
+
+    async fn activity(&self, id: &str) -> Result<(), SessionError> {
+        self.with(id, |_, _| ())?;
+        self.inner.lock().unwrap().activity.push(id.into());
+        Ok(())
+    }
+
+    async fn restart(&self, id: &str, reason: &str) -> Result<(), SessionError> {
+        self.with(id, |s, _| {
+            s.answering = true;
+            s.info.status = SessionStatus::Ready;
+        })?;
+        self.inner.lock().unwrap().restarts.push((id.into(), reason.into()));
+        Ok(())
+    }
+
+    async fn mark(&self, id: &str, status: SessionStatus, reason: &str) -> Result<(), SessionError> {
+        self.with(id, |s, _| {
+            s.info.status = status;
+            s.info.error = (!reason.is_empty()).then(|| reason.to_string());
+        })
+    }
+
+    async fn touch(&self, id: &str) -> Result<(), SessionError> {
+        self.with(id, |s, _| s.info.last_seen = Some(Utc::now()))
+    }
+}

@@ -1,0 +1,160 @@
+//! Sessions as behaviours see them: one WhatsApp account each, behind the [`Sessions`] trait.
+//!
+//! - [`Sessions`]: the session functions of the host API (`sessions()`, `state`, `ping`,
+//!   `send_text`, `activity`, `restart`, `mark`, `touch`). The sessions issue implements it
+//!   with Chromium; until then `vigil run` has [`NoSessions`] (no session exists).
+//! - [`memory`]: an in-memory implementation for unit tests.
+//! - [`phone`]: phone numbers and WhatsApp ids (`+34 600 000 000` → `34600000000@c.us`).
+
+pub mod memory;
+pub mod phone;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Our status of a session (persisted), never confused with WhatsApp's own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Starting,
+    Qr,
+    Pairing,
+    Ready,
+    Disconnected,
+    Error,
+    LoggedOut,
+    Stopped,
+}
+
+impl SessionStatus {
+    pub const ALL: [SessionStatus; 8] = [
+        SessionStatus::Starting,
+        SessionStatus::Qr,
+        SessionStatus::Pairing,
+        SessionStatus::Ready,
+        SessionStatus::Disconnected,
+        SessionStatus::Error,
+        SessionStatus::LoggedOut,
+        SessionStatus::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Starting => "starting",
+            SessionStatus::Qr => "qr",
+            SessionStatus::Pairing => "pairing",
+            SessionStatus::Ready => "ready",
+            SessionStatus::Disconnected => "disconnected",
+            SessionStatus::Error => "error",
+            SessionStatus::LoggedOut => "logged_out",
+            SessionStatus::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SessionStatus {
+    type Err = SessionError;
+    fn from_str(s: &str) -> Result<Self, SessionError> {
+        SessionStatus::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            let all: Vec<_> = SessionStatus::ALL.iter().map(|s| s.as_str()).collect();
+            SessionError::BadInput(format!("unknown session status `{s}`: use one of {}", all.join(", ")))
+        })
+    }
+}
+
+/// What behaviours see of a session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub label: Option<String>,
+    /// The account's own number (`34600000000`), once linked.
+    pub phone: Option<String>,
+    pub status: SessionStatus,
+    /// WhatsApp's own state as last seen (`CONNECTED`, `UNPAIRED`, ...).
+    pub wa_state: Option<String>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    /// Whether this host runs its browser now.
+    pub running: bool,
+}
+
+/// Errors of session calls; each names the session and what was tried.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum SessionError {
+    #[error("no session `{0}`")]
+    NotFound(String),
+    #[error("session `{id}`: {what} got no answer within {after:?}")]
+    Timeout { id: String, what: String, after: Duration },
+    #[error("session `{id}` is {status}, not ready: {what} needs a ready session")]
+    NotReady { id: String, status: SessionStatus, what: String },
+    #[error("{0}")]
+    BadInput(String),
+    #[error("session `{id}`: {message}")]
+    Failed { id: String, message: String },
+}
+
+/// The session functions of the host API. Every method is bounded in time by its caller's
+/// `timeout` or the implementation's own.
+#[async_trait]
+pub trait Sessions: Send + Sync + 'static {
+    /// Every known session.
+    async fn list(&self) -> Result<Vec<SessionInfo>, SessionError>;
+    /// WhatsApp's state, asked of the page now.
+    async fn state(&self, id: &str, timeout: Duration) -> Result<String, SessionError>;
+    /// A round trip into the page; returns how long it took.
+    async fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, SessionError>;
+    /// Sends a text to `to` (a WhatsApp id, see [`phone::to_wid`]); returns the message id.
+    /// With the same `key`, a second call returns the first message's id and sends nothing.
+    async fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError>;
+    /// A small real mouse movement on the page.
+    async fn activity(&self, id: &str) -> Result<(), SessionError>;
+    /// Restarts the session's browser.
+    async fn restart(&self, id: &str, reason: &str) -> Result<(), SessionError>;
+    /// Sets our status (with a reason).
+    async fn mark(&self, id: &str, status: SessionStatus, reason: &str) -> Result<(), SessionError>;
+    /// Records confirmed activity now (`last_seen`).
+    async fn touch(&self, id: &str) -> Result<(), SessionError>;
+}
+
+/// The sessions of a host that runs no browser: there are none. Every call naming a session
+/// fails with [`SessionError::NotFound`].
+pub struct NoSessions;
+
+#[async_trait]
+impl Sessions for NoSessions {
+    async fn list(&self) -> Result<Vec<SessionInfo>, SessionError> {
+        Ok(Vec::new())
+    }
+    async fn state(&self, id: &str, _: Duration) -> Result<String, SessionError> {
+        Err(SessionError::NotFound(id.into()))
+    }
+    async fn ping(&self, id: &str, _: Duration) -> Result<Duration, SessionError> {
+        Err(SessionError::NotFound(id.into()))
+    }
+    async fn send_text(&self, id: &str, _: &str, _: &str, _: Option<&str>) -> Result<String, SessionError> {
+        Err(SessionError::NotFound(id.into()))
+    }
+    async fn activity(&self, id: &str) -> Result<(), SessionError> {
+        Err(SessionError::NotFound(id.into()))
+    }
+    async fn restart(&self, id: &str, _: &str) -> Result<(), SessionError> {
+        Err(SessionError::NotFound(id.into()))
+    }
+    async fn mark(&self, id: &str, _: SessionStatus, _: &str) -> Result<(), SessionError> {
+        Err(SessionError::NotFound(id.into()))
+    }
+    async fn touch(&self, id: &str) -> Result<(), SessionError> {
+        Err(SessionError::NotFound(id.into()))
+    }
+}

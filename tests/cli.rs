@@ -1,0 +1,120 @@
+//! The `vigil` binary: `check` reports every problem with its location; `run` stops cleanly on
+//! SIGTERM; `behaviours` shows the running host's triggers.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigil_tests::vigil_bin;
+
+fn folder(config: &str, scripts: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    for (name, src) in scripts {
+        std::fs::write(dir.path().join("scripts").join(name), src).unwrap();
+    }
+    std::fs::write(dir.path().join("vigil.toml"), config).unwrap();
+    dir
+}
+
+fn vigil(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(vigil_bin());
+    c.current_dir(dir).args(args).env_remove("RUST_LOG").env("VIGIL_LOG", "info");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VIGIL_") && k != "VIGIL_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+#[test]
+fn check_reports_a_bad_script_and_an_unknown_key_with_their_lines() {
+    let dir = folder(
+        "data_dir = \"./data\"\n\n[limits]\nmax_operations = 1000\nmax_operatoins = 5\n",
+        &[
+            ("good.rhai", "every(\"1m\", \"tick\");\nfn tick() { log(\"hi\") }\n"),
+            ("bad.rhai", "every(\"1m\", \"tick\");\n\nfn tick() {\n  let x = ;\n}\n"),
+        ],
+    );
+    let out = vigil(dir.path(), &["check"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "non-zero exit expected:\n{stdout}");
+    assert!(stdout.contains("vigil.toml:5:1: key `max_operatoins`: unknown field `max_operatoins`"), "{stdout}");
+    assert!(stdout.contains("scripts/bad.rhai:4:"), "{stdout}");
+    assert!(stdout.contains("scripts/good.rhai: ok, 1 trigger"), "{stdout}");
+    assert!(stdout.contains("vigil check: 2 problems"), "{stdout}");
+}
+
+#[test]
+fn check_reports_a_handler_that_does_not_exist_and_a_bad_interval() {
+    let dir = folder(
+        "",
+        &[
+            ("a.rhai", "every(\"1m\", \"tikc\");\nfn tick() { }\n"),
+            ("b.rhai", "\nevery(\"55x..65m\", \"tick\");\nfn tick() { }\n"),
+        ],
+    );
+    let out = vigil(dir.path(), &["check"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("scripts/a.rhai:1: `every 1m -> tikc` names the handler `tikc`"), "{stdout}");
+    assert!(stdout.contains("scripts/b.rhai:2:"), "{stdout}");
+    assert!(stdout.contains("55x"), "{stdout}");
+}
+
+#[test]
+fn check_passes_a_good_folder() {
+    let dir = folder(
+        "[behaviours.good]\ngrants = [\"sessions.read\"]\n",
+        &[("good.rhai", "cron(\"0 2 * * *\", \"nightly\", #{ tz: \"Europe/Madrid\" });\nfn nightly(ev) { }\n")],
+    );
+    let out = vigil(dir.path(), &["check"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("vigil check: no problems"), "{stdout}");
+}
+
+#[test]
+fn run_shows_its_behaviours_and_stops_cleanly_on_sigterm() {
+    let dir = folder("", &[("pulse.rhai", "every(\"55m..65m\", \"tick\", #{ first: \"1m..10m\" });\nevery(\"200ms\", \"fast\");\nfn tick() { }\nfn fast() { log(\"fast\") }\n")]);
+    let mut child = vigil(dir.path(), &["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Wait until the host has run `fast` at least once and written its status.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shown = loop {
+        let out = vigil(dir.path(), &["behaviours"]).output().unwrap();
+        let s = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() && s.contains("every 200ms -> fast") && s.contains("  ok") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "vigil behaviours never showed a run:\n{s}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(shown.contains("(running)"), "{shown}");
+    assert!(shown.contains("every 55m..65m (first 1m..10m) -> tick  next 20"), "{shown}");
+    // SIGTERM → exit 0, promptly.
+    let t0 = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "vigil did not stop within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let out = vigil(dir.path(), &["behaviours"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not running"));
+}
+
+#[test]
+fn a_bad_config_stops_run_with_the_location() {
+    let dir = folder("timezone = \"Mars/Olympus\"\n", &[]);
+    let out = vigil(dir.path(), &["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("vigil.toml:1:12") && stderr.contains("unknown timezone `Mars/Olympus`"), "{stderr}");
+}
