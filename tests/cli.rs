@@ -118,3 +118,16 @@ fn a_bad_config_stops_run_with_the_location() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("vigil.toml:1:12") && stderr.contains("unknown timezone `Mars/Olympus`"), "{stderr}");
 }
+
+#[test]
+fn the_readme_example_behaviour_passes_check() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let start = readme.find("```rhai\n").expect("a rhai example in the README") + "```rhai\n".len();
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = folder("", &[("pulse.rhai", example)]);
+    let out = vigil(dir.path(), &["check"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("scripts/pulse.rhai: ok, 3 triggers"), "{stdout}");
+}
