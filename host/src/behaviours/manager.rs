@@ -245,9 +245,9 @@ impl Manager {
         for d in &script.decls {
             if let TriggerKind::Timer(spec) = &d.kind {
                 let key = d.key();
-                if !timers.contains_key(&key) {
-                    let id = self.scheduler.add(name, &key, spec.clone(), fire_tx.clone()).await;
-                    timers.insert(key, id);
+                if let std::collections::hash_map::Entry::Vacant(slot) = timers.entry(key) {
+                    let id = self.scheduler.add(name, slot.key(), spec.clone(), fire_tx.clone()).await;
+                    slot.insert(id);
                 }
             }
         }
