@@ -72,13 +72,9 @@ impl Chromium {
             .no_sandbox()
             .launch_timeout(Duration::from_secs(30))
             .request_timeout(Duration::from_secs(30));
-        for arg in [
-            "disable-gpu",
-            "disable-background-networking",
-            "disable-component-update",
-            "disable-sync",
-            "no-first-run",
-        ] {
+        for arg in
+            ["disable-gpu", "disable-background-networking", "disable-component-update", "disable-sync", "no-first-run"]
+        {
             config = config.arg(arg);
         }
         for switch in sim.chromium_switches() {
@@ -100,12 +96,7 @@ impl Chromium {
             .await
             .expect("the page opens in time")
             .expect("the page opens");
-        let chromium = Chromium {
-            browser,
-            handler,
-            page,
-            profile: profile.to_owned(),
-        };
+        let chromium = Chromium { browser, handler, page, profile: profile.to_owned() };
         chromium.wait_loaded().await;
         chromium
     }
@@ -135,18 +126,14 @@ impl Chromium {
 
     /// Evaluates `js` and returns its value; panics on failure or after [`WAIT`].
     pub async fn eval<T: DeserializeOwned>(&self, js: &str) -> T {
-        self.eval_within(js, WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n  in: {js}"))
+        self.eval_within(js, WAIT).await.unwrap_or_else(|e| panic!("{e}\n  in: {js}"))
     }
 
     /// Polls `window.Debug.VERSION` as clients do, until the page has loaded.
     pub async fn wait_loaded(&self) {
         let deadline = Instant::now() + WAIT;
         loop {
-            let loaded = self
-                .eval_within::<bool>("window.Debug?.VERSION != undefined", Duration::from_secs(2))
-                .await;
+            let loaded = self.eval_within::<bool>("window.Debug?.VERSION != undefined", Duration::from_secs(2)).await;
             if loaded == Ok(true) {
                 return;
             }
@@ -203,8 +190,7 @@ impl Chromium {
 
     /// The wid `WAWebUserPrefsMeUser.getMaybeMePnUser()` returns, if any.
     pub async fn me(&self) -> Option<String> {
-        self.eval("window.require('WAWebUserPrefsMeUser').getMaybeMePnUser()?._serialized ?? null")
-            .await
+        self.eval("window.require('WAWebUserPrefsMeUser').getMaybeMePnUser()?._serialized ?? null").await
     }
 
     /// Scans this page's QR as `me` and waits until it is connected and synced.
@@ -218,7 +204,13 @@ impl Chromium {
     /// Sends `body` to `to` through the chain whatsapp-web.js uses (`WWebJS.sendMessage`), then
     /// waits until the message's ack is at least `ack`. Returns the message key and the acks seen.
     pub async fn send_text(&self, to: &str, body: &str, ack: i32) -> Result<SentText, String> {
+        self.send_text_waiting(to, body, ack, Duration::from_secs(5)).await
+    }
+
+    /// [`Chromium::send_text`], giving up waiting for the ack after `wait`.
+    pub async fn send_text_waiting(&self, to: &str, body: &str, ack: i32, wait: Duration) -> Result<SentText, String> {
         let js = SEND_JS
+            .replace("__WAIT_MS__", &wait.as_millis().to_string())
             .replace("__TO__", &serde_json::to_string(to).unwrap())
             .replace("__BODY__", &serde_json::to_string(body).unwrap())
             .replace("__ACK__", &ack.to_string());
@@ -286,7 +278,7 @@ const SEND_JS: &str = r#"(async () => {
     const msg = Msg.get(key._serialized);
     await new Promise((resolve) => {
         if (msg.ack >= __ACK__) return resolve();
-        const timer = setTimeout(resolve, 5000);
+        const timer = setTimeout(resolve, __WAIT_MS__);
         msg.on('change:ack', (_m, ack) => { if (ack >= __ACK__) { clearTimeout(timer); resolve(); } });
     });
     Msg.off('change:ack', onAck);
