@@ -16,7 +16,8 @@ pub enum TlsError {
 }
 
 /// A rustls server configuration with a fresh certificate for `web.whatsapp.com`, offering
-/// HTTP/1.1 only.
+/// HTTP/2 and HTTP/1.1. HTTP/2 matters: each open page holds an event stream, and over HTTP/1.1
+/// Chromium allows only six connections per host and profile, so a seventh tab would never load.
 pub(crate) fn server_config() -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certified = rcgen::generate_simple_self_signed(vec!["web.whatsapp.com".to_owned()])?;
     let cert: CertificateDer<'static> = certified.cert.der().clone();
@@ -26,6 +27,6 @@ pub(crate) fn server_config() -> Result<Arc<rustls::ServerConfig>, TlsError> {
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -13,7 +13,7 @@ async fn chromium_forced_conflict_shows_and_takeover_reconnects() -> TestResult 
     let sim = simulator(options()).await;
     let profile = tempfile::tempdir()?;
     let browser = Chromium::launch(&sim, profile.path()).await;
-    browser.pair(&sim, "34600000001").await;
+    browser.pair(&sim.client(), "34600000001").await;
 
     let affected = sim.client().force_state(WaState::Conflict, Some("34600000001")).await?;
     assert_eq!(affected.pages, 1);
@@ -37,7 +37,7 @@ async fn chromium_logout_from_phone_unpairs_and_shows_a_new_qr() -> TestResult {
     let profile = tempfile::tempdir()?;
     let browser = Chromium::launch(&sim, profile.path()).await;
     let old_qr = browser.wait_qr().await;
-    browser.pair(&sim, "34600000001").await;
+    browser.pair(&sim.client(), "34600000001").await;
 
     let affected = sim.client().logout_from_phone(Some("34600000001")).await?;
     assert_eq!((affected.pages, affected.revoked), (1, 1));
@@ -63,7 +63,7 @@ async fn chromium_socket_logout_navigates_to_post_logout() -> TestResult {
     let sim = simulator(options()).await;
     let profile = tempfile::tempdir()?;
     let browser = Chromium::launch(&sim, profile.path()).await;
-    browser.pair(&sim, "34600000001").await;
+    browser.pair(&sim.client(), "34600000001").await;
     let before: String = browser.eval("location.href").await;
     assert!(!before.contains("post_logout"));
 
@@ -132,7 +132,7 @@ async fn chromium_slow_answers_late_and_drop_sends_never_deliver() -> TestResult
     let sim = simulator(options()).await;
     let profile = tempfile::tempdir()?;
     let browser = Chromium::launch(&sim, profile.path()).await;
-    browser.pair(&sim, "34600000001").await;
+    browser.pair(&sim.client(), "34600000001").await;
 
     sim.client().fault(FaultKind::Slow, Some(1000)).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;

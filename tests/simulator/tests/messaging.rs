@@ -10,7 +10,7 @@ async fn chromium_sent_text_is_recorded_and_acked_twice() -> TestResult {
     let sim = simulator(options()).await;
     let profile = tempfile::tempdir()?;
     let browser = Chromium::launch(&sim, profile.path()).await;
-    browser.pair(&sim, "34600000001").await;
+    browser.pair(&sim.client(), "34600000001").await;
 
     let sent = browser.send_text("34600000002@c.us", "hola desde vigil", 2).await?;
     assert!(sent.returned_array, "addAndSendMsgToChat returns [addPromise, sendPromise] synchronously");
@@ -49,7 +49,7 @@ async fn chromium_incoming_message_appears_with_unread_count() -> TestResult {
     let sim = simulator(options()).await;
     let profile = tempfile::tempdir()?;
     let browser = Chromium::launch(&sim, profile.path()).await;
-    browser.pair(&sim, "34600000001").await;
+    browser.pair(&sim.client(), "34600000001").await;
     let _: bool = browser
         .eval(
             r#"(() => {

@@ -10,7 +10,7 @@ async fn chromium_restart_on_the_same_profile_comes_back_connected() -> TestResu
     let sim = simulator(options()).await;
     let profile = tempfile::tempdir()?;
     let browser = Chromium::launch(&sim, profile.path()).await;
-    browser.pair(&sim, "34600000001").await;
+    browser.pair(&sim.client(), "34600000001").await;
     browser.close().await;
     for dir in storage_dirs(profile.path()) {
         assert!(dir.is_dir(), "{} exists after a clean close", dir.display());
@@ -49,7 +49,7 @@ async fn chromium_profile_missing_its_indexeddb_shows_the_qr() -> TestResult {
     let sim = simulator(options()).await;
     let profile = tempfile::tempdir()?;
     let browser = Chromium::launch(&sim, profile.path()).await;
-    browser.pair(&sim, "34600000001").await;
+    browser.pair(&sim.client(), "34600000001").await;
     browser.close().await;
 
     // Half a profile (Local Storage kept, IndexedDB lost) is a corrupted one.
@@ -60,7 +60,7 @@ async fn chromium_profile_missing_its_indexeddb_shows_the_qr() -> TestResult {
     assert_eq!(browser.me().await, None);
 
     // And pairing again works on that profile.
-    browser.pair(&sim, "34600000001").await;
+    browser.pair(&sim.client(), "34600000001").await;
     assert_eq!(browser.me().await.as_deref(), Some("34600000001@c.us"));
     browser.close().await;
     sim.stop().await;

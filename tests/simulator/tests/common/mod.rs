@@ -11,7 +11,7 @@ use chromiumoxide::Page;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
-use wa_sim::{Options, Simulator};
+use wa_sim::{ControlClient, Options, Simulator};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// The longest any single wait in these tests may take.
@@ -41,12 +41,26 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// A Chromium process on one profile, with one page on `https://web.whatsapp.com/`.
+/// A Chromium process on one profile, with one page on `https://web.whatsapp.com/` (the
+/// [`WaPage`] it derefs to).
 pub struct Chromium {
     browser: Browser,
     handler: JoinHandle<()>,
-    pub page: Page,
+    first: WaPage,
     pub profile: PathBuf,
+}
+
+impl std::ops::Deref for Chromium {
+    type Target = WaPage;
+
+    fn deref(&self) -> &WaPage {
+        &self.first
+    }
+}
+
+/// One tab on `https://web.whatsapp.com/`.
+pub struct WaPage {
+    pub page: Page,
 }
 
 /// Removes the locks a previous Chromium (maybe from another host name) left in the profile.
@@ -65,6 +79,11 @@ pub fn storage_dirs(profile: &Path) -> [PathBuf; 2] {
 impl Chromium {
     /// Launches Chromium on `profile` and opens the simulator's page.
     pub async fn launch(sim: &Simulator, profile: &Path) -> Chromium {
+        Self::launch_with(&sim.chromium_switches(), profile).await
+    }
+
+    /// Launches Chromium with the switches of a simulator (`Simulator::chromium_switches`).
+    pub async fn launch_with(switches: &[String], profile: &Path) -> Chromium {
         clean_locks(profile);
         let mut config = BrowserConfig::builder()
             .chrome_executable(CHROMIUM)
@@ -77,7 +96,7 @@ impl Chromium {
         {
             config = config.arg(arg);
         }
-        for switch in sim.chromium_switches() {
+        for switch in switches {
             config = config.arg(switch.trim_start_matches("--").to_owned());
         }
         let config = config.build().expect("a browser configuration");
@@ -96,9 +115,18 @@ impl Chromium {
             .await
             .expect("the page opens in time")
             .expect("the page opens");
-        let chromium = Chromium { browser, handler, page, profile: profile.to_owned() };
+        let chromium = Chromium { browser, handler, first: WaPage { page }, profile: profile.to_owned() };
         chromium.wait_loaded().await;
         chromium
+    }
+
+    /// Opens another tab on `url` (not waiting for the simulator's page to load).
+    pub async fn open(&self, url: &str) -> WaPage {
+        let page = tokio::time::timeout(WAIT, self.browser.new_page(url))
+            .await
+            .expect("the tab opens in time")
+            .expect("the tab opens");
+        WaPage { page }
     }
 
     /// Closes Chromium cleanly (its profile is flushed) and waits for the process to exit.
@@ -110,7 +138,9 @@ impl Chromium {
         let _ = tokio::time::timeout(WAIT, self.browser.wait()).await;
         self.handler.abort();
     }
+}
 
+impl WaPage {
     /// Evaluates `js` (awaiting a promise) and returns its value; fails after `limit`.
     pub async fn eval_within<T: DeserializeOwned>(&self, js: &str, limit: Duration) -> Result<T, String> {
         match tokio::time::timeout(limit, self.page.evaluate_expression(js)).await {
@@ -194,9 +224,9 @@ impl Chromium {
     }
 
     /// Scans this page's QR as `me` and waits until it is connected and synced.
-    pub async fn pair(&self, sim: &Simulator, me: &str) {
+    pub async fn pair(&self, control: &ControlClient, me: &str) {
         let qr = self.wait_qr().await;
-        sim.client().scan(Some(&qr), Some(me)).await.expect("the scan is accepted");
+        control.scan(Some(&qr), Some(me)).await.expect("the scan is accepted");
         self.wait_state("CONNECTED").await;
         self.wait_synced().await;
     }
