@@ -13,7 +13,7 @@ use crate::config::{self, Config};
 use crate::events::EventBus;
 use crate::host::{plugin_files, script_files};
 use crate::sessions::NoSessions;
-use crate::state::FileStore;
+use crate::store::Store;
 
 /// What `vigil check` found.
 #[derive(Debug, Default)]
@@ -42,6 +42,7 @@ pub async fn check(path: Option<&Path>, env: Vec<(String, String)>) -> Report {
         }
     };
     check_scripts(&config, &mut report).await;
+    report.problems.extend(crate::alerts::templates::check_dir(&config.templates_dir()));
     for p in plugin_files(&config.plugins_dir) {
         report.notes.push(format!("{}: not checked: WASM plugins are not supported yet", p.display()));
     }
@@ -66,14 +67,24 @@ async fn check_scripts(config: &Config, report: &mut Report) {
                 .push(format!("[behaviours.{name}]: no {}/{name}.rhai to apply it to", config.scripts_dir.display()));
         }
     }
+    let store = Store::memory().await;
     let svc = Services {
         clock: Clock::system(),
-        store: Arc::new(FileStore::in_memory()),
+        alerts: Arc::new(crate::alerts::Alerts::new(
+            store.clone(),
+            config.alerts.clone(),
+            config.templates_dir(),
+            Arc::new(NoSessions),
+            Clock::system(),
+            config.timezone.0,
+        )),
+        store,
         sessions: Arc::new(NoSessions),
         bus: EventBus::new(),
         rt: tokio::runtime::Handle::current(),
         default_tz: config.timezone.0,
         seed: Some(0),
+        data_dir: config.data_dir.clone(),
     };
     for path in files {
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();

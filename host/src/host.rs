@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::{outbox, Alerts};
 use crate::behaviours::api::Services;
 use crate::behaviours::status::BehaviourView;
 use crate::behaviours::{is_script, watch, Behaviours};
@@ -17,14 +18,14 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::scheduler::{LastRuns, Scheduler};
 use crate::sessions::{NoSessions, Sessions};
-use crate::state::{FileStore, StateStore};
+use crate::store::Store;
 
 /// What a host is built from, besides its config. Tests swap the parts.
 pub struct HostParts {
     pub clock: Clock,
     pub sessions: Arc<dyn Sessions>,
-    /// `None`: the interim file store at `data/state/store.json`.
-    pub store: Option<Arc<dyn StateStore>>,
+    /// `None`: the store `database_url` names (SQLite in `data_dir` by default).
+    pub store: Option<Store>,
     /// Watch `scripts/` for changes (off in paused-clock tests).
     pub watch: bool,
 }
@@ -41,8 +42,10 @@ pub struct Host {
     bus: EventBus,
     scheduler: Scheduler,
     behaviours: Behaviours,
+    store: Store,
+    alerts: Arc<Alerts>,
     shutdown: CancellationToken,
-    snapshots: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The path of the snapshot file `vigil behaviours` reads.
@@ -57,16 +60,42 @@ impl Host {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create the data folder {} (set data_dir or VIGIL_DATA_DIR)", config.data_dir.display())
         })?;
-        let store: Arc<dyn StateStore> = match parts.store {
+        let store = match parts.store {
             Some(s) => s,
-            None => Arc::new(FileStore::open(&config.data_dir.join("state").join("store.json"))?),
+            None => Store::open(config.database_url.as_deref(), &config.data_dir).await?,
         };
         let bus = EventBus::new();
+        let mut tasks = vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), shutdown.clone()))];
         let scheduler =
             Scheduler::new(parts.clock.clone(), config.seed, Arc::new(StoreLastRuns(store.clone())), shutdown.clone());
+        let alerts = Arc::new(Alerts::new(
+            store.clone(),
+            config.alerts.clone(),
+            config.templates_dir(),
+            parts.sessions.clone(),
+            parts.clock.clone(),
+            config.timezone.0,
+        ));
+        if config.smtp.host.is_some() {
+            let mailer = Arc::new(crate::alerts::mailer::Mailer::new(&config.smtp)?);
+            let backoff = outbox::Backoff { min: config.smtp.retry_min.0, max: config.smtp.retry_max.0 };
+            tasks.push(tokio::spawn(outbox::run(
+                store.clone(),
+                mailer,
+                parts.clock.clone(),
+                backoff,
+                alerts.wake.clone(),
+                bus.clone(),
+                shutdown.clone(),
+            )));
+        } else {
+            tracing::warn!("no [smtp] host: alert emails are kept in the outbox and sent once one is configured");
+        }
         let svc = Services {
             clock: parts.clock.clone(),
-            store,
+            store: store.clone(),
+            alerts: alerts.clone(),
+            data_dir: config.data_dir.clone(),
             sessions: parts.sessions,
             bus: bus.clone(),
             rt: tokio::runtime::Handle::current(),
@@ -74,11 +103,11 @@ impl Host {
             seed: config.seed,
         };
         let behaviours = Behaviours::start(config.clone(), svc, scheduler.clone(), shutdown.clone());
-        let snapshots = tokio::spawn(behaviours.board().clone().write_snapshots(
+        tasks.push(tokio::spawn(behaviours.board().clone().write_snapshots(
             snapshot_path(&config),
             parts.clock.clone(),
             shutdown.clone(),
-        ));
+        )));
 
         let dir = &config.scripts_dir;
         if !dir.exists() {
@@ -96,7 +125,7 @@ impl Host {
         if plugin_files(&config.plugins_dir).next().is_some() {
             tracing::warn!(dir = %config.plugins_dir.display(), "WASM plugins are not supported yet: the .wasm files there are not loaded");
         }
-        Ok(Host { config, bus, scheduler, behaviours, shutdown, snapshots })
+        Ok(Host { config, bus, scheduler, behaviours, store, alerts, shutdown, tasks })
     }
 
     pub fn bus(&self) -> &EventBus {
@@ -109,6 +138,14 @@ impl Host {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn alerts(&self) -> &Arc<Alerts> {
+        &self.alerts
     }
 
     /// Loads, reloads or unloads the behaviour of `path` now (what the watcher does).
@@ -127,7 +164,10 @@ impl Host {
         self.shutdown.cancelled().await;
         tracing::info!("shutting down");
         self.behaviours.shutdown().await;
-        let _ = self.snapshots.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.store.close().await;
         Ok(())
     }
 }
@@ -160,8 +200,40 @@ pub fn plugin_files(dir: &std::path::Path) -> impl Iterator<Item = PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
 }
 
-/// The scheduler's last runs, kept in the state store.
-struct StoreLastRuns(Arc<dyn StateStore>);
+/// Appends bus events to the store's event log, in batches.
+async fn log_events(
+    store: Store,
+    mut rx: tokio::sync::broadcast::Receiver<crate::events::Event>,
+    shutdown: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = rx.recv() => r,
+        };
+        let mut batch = match first {
+            Ok(e) => vec![e],
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!("{n} events were not stored: they came faster than the store took them");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        while let Ok(e) = rx.try_recv() {
+            batch.push(e);
+            if batch.len() >= 256 {
+                break;
+            }
+        }
+        if let Err(e) = store.append_events(&batch).await {
+            tracing::warn!("events not stored: {e}");
+        }
+    }
+}
+
+/// The scheduler's last runs, kept in the store.
+struct StoreLastRuns(Store);
 
 #[async_trait]
 impl LastRuns for StoreLastRuns {

@@ -9,13 +9,16 @@
 //! - [`scheduler`]: jittered intervals, cron with timezones and missed-run policy, one-shots;
 //!   timers owned by behaviours and cancelled as a group.
 //! - [`events`]: the event bus.
-//! - [`state`]: persisted kv and trigger last runs (an interim JSON file store).
+//! - [`store`]: SQLite / PostgreSQL: kv, last runs, owners, alert ledger, outbox, events.
+//! - [`alerts`]: `raise` / `resolve`, email templates, the SMTP outbox worker.
+//! - [`fsutil`]: atomic writes, free space.
 //! - [`sessions`]: the session functions of the host API as a trait; phone numbers.
 //! - [`behaviours`]: the host API, the rhai binding, loading / reloading, runners, traces.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
 //! - [`cli`]: the command line (the binary only parses and calls into it).
 
+pub mod alerts;
 pub mod behaviours;
 pub mod check;
 pub mod cli;
@@ -23,9 +26,10 @@ pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod events;
+pub mod fsutil;
 pub mod host;
 pub mod scheduler;
 pub mod sessions;
-pub mod state;
+pub mod store;
 
 pub use host::{run, Host, HostParts};

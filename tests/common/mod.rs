@@ -1,6 +1,9 @@
 //! Shared helpers for vigil's integration tests and benchmarks: a host on a temp folder, event
 //! waits with deadlines, the two ways editors save a file, and the `vigil` binary.
 
+pub mod pg;
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -12,12 +12,13 @@ use rand::{Rng, SeedableRng};
 
 use super::trace::{CallRecord, MAX_CALLS};
 use super::trigger::{TriggerDecl, TriggerKind};
+use crate::alerts::Alerts;
 use crate::clock::Clock;
 use crate::config::Capability;
 use crate::events::{Event, EventBus, MAX_EVENT_DEPTH};
 use crate::scheduler::TriggerSpec;
 use crate::sessions::{SessionError, SessionInfo, SessionStatus, Sessions};
-use crate::state::StateStore;
+use crate::store::Store;
 
 /// Default timeout of `state` and `ping` when the script gives none.
 pub const DEFAULT_PAGE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,13 +37,16 @@ pub enum HostError {
     Invalid { behaviour: String, call: &'static str, message: String },
     #[error("behaviour `{behaviour}`: {call}: {message}")]
     Store { behaviour: String, call: &'static str, message: String },
+    #[error("behaviour `{behaviour}`: {call}: {message}")]
+    Alert { behaviour: String, call: &'static str, message: String },
 }
 
 /// The host's services, shared by every behaviour.
 #[derive(Clone)]
 pub struct Services {
     pub clock: Clock,
-    pub store: Arc<dyn StateStore>,
+    pub store: Store,
+    pub alerts: Arc<Alerts>,
     pub sessions: Arc<dyn Sessions>,
     pub bus: EventBus,
     /// Runs the async services from the blocking threads scripts run on.
@@ -50,6 +54,8 @@ pub struct Services {
     /// Timezone of cron triggers that name none.
     pub default_tz: chrono_tz::Tz,
     pub seed: Option<u64>,
+    /// The data volume (for `health`'s free space).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Where a behaviour is: running its top level, or a handler.
@@ -333,6 +339,86 @@ impl Api {
     pub fn touch(&self, id: &str) -> Result<(), HostError> {
         self.require("touch", Capability::SessionsControl)?;
         self.session_call("touch", id.to_string(), self.svc.sessions.touch(id))
+    }
+}
+
+impl Api {
+    // ----- alerts, email, host --------------------------------------------------------
+
+    fn alert_call<T>(
+        &self,
+        call: &'static str,
+        detail: String,
+        fut: impl std::future::Future<Output = Result<T, crate::alerts::AlertError>>,
+    ) -> Result<T, HostError> {
+        let out = self.svc.rt.block_on(fut);
+        self.record(call, detail, out.is_ok());
+        out.map_err(|e| HostError::Alert { behaviour: self.name.to_string(), call, message: e.to_string() })
+    }
+
+    /// `raise(key, severity, template, vars, repeat_after)`: `queued` or `deduplicated`.
+    pub fn raise(
+        &self,
+        key: &str,
+        severity: &str,
+        template: &str,
+        vars: serde_json::Value,
+        repeat_after: Duration,
+    ) -> Result<&'static str, HostError> {
+        self.require("raise", Capability::Alerts)?;
+        let out = self.alert_call(
+            "raise",
+            format!("{key} ({severity}, {template})"),
+            self.svc.alerts.raise(key, severity, template, &vars, repeat_after),
+        )?;
+        Ok(match out {
+            crate::store::alerts::Raised::Queued { .. } => "queued",
+            crate::store::alerts::Raised::Deduplicated { .. } => "deduplicated",
+        })
+    }
+
+    /// `resolve(key)`: whether a "resolved" notice was queued.
+    pub fn resolve(&self, key: &str) -> Result<bool, HostError> {
+        self.require("resolve", Capability::Alerts)?;
+        self.alert_call("resolve", key.to_string(), self.svc.alerts.resolve(key))
+    }
+
+    /// `email(to, template, vars)`: a templated email; `to` empty → the default recipients.
+    pub fn email(&self, to: &str, template: &str, vars: serde_json::Value) -> Result<i64, HostError> {
+        self.require("email", Capability::Email)?;
+        let to = (!to.is_empty()).then_some(to);
+        self.alert_call(
+            "email",
+            format!("{template} -> {}", to.unwrap_or("(default)")),
+            self.svc.alerts.email(to, template, &vars, None),
+        )
+    }
+
+    /// `health()`: the store's round trip and the data volume's free space.
+    pub fn health(&self) -> Result<serde_json::Value, HostError> {
+        self.require("health", Capability::Host)?;
+        let store = self.svc.rt.block_on(self.svc.store.ping());
+        let free = crate::fsutil::free_bytes(&self.svc.data_dir);
+        self.record("health", String::new(), true);
+        Ok(serde_json::json!({
+            "store_ok": store.is_ok(),
+            "store_ms": store.as_ref().map(|d| d.as_secs_f64() * 1e3).unwrap_or(-1.0),
+            "store_error": store.err().map(|e| e.to_string()),
+            "disk_free_bytes": free.map(|b| b as i64).unwrap_or(-1),
+        }))
+    }
+
+    /// `prune_events(older_than)`: deletes stored events older than that; returns how many.
+    pub fn prune_events(&self, older_than: Duration) -> Result<u64, HostError> {
+        self.require("prune_events", Capability::Host)?;
+        let before = self.now() - chrono::Duration::from_std(older_than).unwrap_or_default();
+        let out = self.svc.rt.block_on(self.svc.store.prune_events(before));
+        self.record("prune_events", format!("before {before}"), out.is_ok());
+        out.map_err(|e| HostError::Store {
+            behaviour: self.name.to_string(),
+            call: "prune_events",
+            message: e.to_string(),
+        })
     }
 }
 

@@ -160,7 +160,7 @@ impl Board {
     fn write(&self, path: &std::path::Path, clock: &Clock) {
         let snap = Snapshot { host_pid: std::process::id(), written_at: clock.now(), behaviours: self.views() };
         let bytes = serde_json::to_vec_pretty(&snap).expect("serializable");
-        if let Err(e) = crate::state::write_atomic(path, &bytes) {
+        if let Err(e) = crate::fsutil::write_atomic(path, &bytes) {
             tracing::warn!(path = %path.display(), "cannot write the behaviours snapshot: {e}");
         }
     }

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::events::Event;
 use crate::sessions::memory::MemorySessions;
 use crate::sessions::SessionStatus;
-use crate::state::FileStore;
+use crate::store::Store;
 use crate::{Host, HostParts};
 
 struct T {
@@ -34,7 +34,7 @@ async fn start(script: &str, config: &str) -> T {
     let parts = HostParts {
         clock: Clock::starting_at("2027-01-04T10:00:00Z".parse().unwrap()),
         sessions: sessions.clone(),
-        store: Some(Arc::new(FileStore::in_memory())),
+        store: Some(Store::memory().await),
         watch: false,
     };
     let shutdown = CancellationToken::new();

@@ -95,6 +95,17 @@ pub(crate) fn parse_with_env(
     // First the file alone, so its errors carry a line and column.
     toml::from_str::<Config>(text).map_err(|e| located(text, origin, &e))?;
     let mut table: toml::Table = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
+    if table.get("smtp").and_then(|s| s.get("password")).is_some() {
+        let line = text.lines().position(|l| l.trim_start().starts_with("password")).map(|i| i + 1);
+        return Err(ConfigError {
+            origin: origin.to_string(),
+            line,
+            column: line.map(|_| 1),
+            key: Some("smtp.password".into()),
+            message: "secrets do not go in the file: remove it and set the environment variable VIGIL_SMTP__PASSWORD"
+                .into(),
+        });
+    }
 
     let mut overrides: Vec<(String, String)> =
         env.into_iter().filter(|(k, _)| k.starts_with("VIGIL_") && !NOT_KEYS.contains(&k.as_str())).collect();
@@ -248,6 +259,16 @@ mod tests {
         assert!(e.to_string().contains("soon"), "{e}");
         let e = parse_with_env("", "vigil.toml", env(&[("VIGIL_NOPE", "1")])).unwrap_err();
         assert!(e.to_string().contains("unknown field `nope`"), "{e}");
+    }
+
+    #[test]
+    fn the_smtp_password_comes_only_from_the_environment() {
+        let e = parse_with_env("[smtp]\nhost = \"h\"\npassword = \"hunter2\"\n", "vigil.toml", env(&[])).unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.to_string().contains("VIGIL_SMTP__PASSWORD"), "{e}");
+        let c = parse_with_env("[smtp]\nhost = \"h\"\n", "vigil.toml", env(&[("VIGIL_SMTP__PASSWORD", "hunter2")]))
+            .unwrap();
+        assert_eq!(c.smtp.password.as_deref(), Some("hunter2"));
     }
 
     #[test]

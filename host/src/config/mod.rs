@@ -9,4 +9,7 @@ pub(crate) mod load;
 mod model;
 
 pub use load::{load, ConfigError, ConfigSource};
-pub use model::{BehaviourConfig, Capability, Config, HumanDuration, Limits, LimitsOverride, TimeZone};
+pub use model::{
+    AlertsConfig, BehaviourConfig, Capability, Config, HumanDuration, Limits, LimitsOverride, SmtpConfig, SmtpSecurity,
+    TimeZone,
+};

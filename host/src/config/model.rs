@@ -31,8 +31,15 @@ pub struct Config {
     /// Seed for every random choice the host makes (jitter, `random`, `pick`). Unset in
     /// production; tests set it to make runs repeatable.
     pub seed: Option<u64>,
+    /// The store: unset → SQLite at `data_dir/vigil.db`; `postgres://USER:PASSWORD@HOST/DB` →
+    /// PostgreSQL (e.g. Supabase). Put a URL with a password in `VIGIL_DATABASE_URL`.
+    pub database_url: Option<String>,
     /// Limits applied to every behaviour run, unless its own section overrides them.
     pub limits: Limits,
+    /// The SMTP server alerts are sent through. Unset host → emails wait in the outbox.
+    pub smtp: SmtpConfig,
+    /// Alert emails: default recipients, templates, the login URL they point to.
+    pub alerts: AlertsConfig,
     /// One section per behaviour, named after its file stem: `[behaviours.keepalive]`.
     pub behaviours: BTreeMap<String, BehaviourConfig>,
 }
@@ -47,13 +54,21 @@ impl Default for Config {
             reload_debounce: HumanDuration(Duration::from_millis(150)),
             shutdown_grace: HumanDuration(Duration::from_secs(10)),
             seed: None,
+            database_url: None,
             limits: Limits::default(),
+            smtp: SmtpConfig::default(),
+            alerts: AlertsConfig::default(),
             behaviours: BTreeMap::new(),
         }
     }
 }
 
 impl Config {
+    /// Where email templates live: `[alerts] templates_dir`, else `scripts_dir/templates`.
+    pub fn templates_dir(&self) -> PathBuf {
+        self.alerts.templates_dir.clone().unwrap_or_else(|| self.scripts_dir.join("templates"))
+    }
+
     /// The section of behaviour `name`, or the defaults when the file has none.
     pub fn behaviour(&self, name: &str) -> BehaviourConfig {
         self.behaviours.get(name).cloned().unwrap_or_default()
@@ -79,6 +94,79 @@ impl Default for BehaviourConfig {
     fn default() -> Self {
         Self { enabled: true, grants: Vec::new(), params: toml::Table::new(), limits: LimitsOverride::default() }
     }
+}
+
+/// `[smtp]`: the server alerts go through.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Server name, e.g. `smtp.example.com`. Unset: emails are queued, not sent.
+    pub host: Option<String>,
+    /// Port. Default by `security`: 587 (starttls), 465 (tls), 25 (plain).
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls`, or `plain` (local servers only: nothing is encrypted).
+    pub security: SmtpSecurity,
+    /// Login name, if the server wants one. The password comes only from the environment:
+    /// `VIGIL_SMTP__PASSWORD`.
+    pub username: Option<String>,
+    /// Environment only (`VIGIL_SMTP__PASSWORD`); refused in the file.
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
+    /// Sender, e.g. `vigil <vigil@example.com>`.
+    pub from: Option<String>,
+    /// Per-command timeout. Default `30s`.
+    pub timeout: HumanDuration,
+    /// First retry after a failed send; doubles up to `retry_max`. Default `5s`.
+    pub retry_min: HumanDuration,
+    /// Longest wait between retries. Default `10m`.
+    pub retry_max: HumanDuration,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: None,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            password: None,
+            from: None,
+            timeout: HumanDuration(Duration::from_secs(30)),
+            retry_min: HumanDuration(Duration::from_secs(5)),
+            retry_max: HumanDuration(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    Starttls,
+    Tls,
+    Plain,
+}
+
+impl SmtpSecurity {
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::Plain => 25,
+        }
+    }
+}
+
+/// `[alerts]`: who is told, and with what.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Recipients of alerts about sessions without an owner, and of host alerts.
+    pub to: Vec<String>,
+    /// The link in disconnection emails where the owner links the session again.
+    pub login_url: Option<String>,
+    /// Email templates. Default `scripts_dir/templates`.
+    pub templates_dir: Option<PathBuf>,
 }
 
 /// `[limits]`: what one behaviour run may consume before it is stopped and reported.
@@ -148,16 +236,32 @@ pub enum Capability {
     SessionsSend,
     /// `activity`, `restart`, `mark`, `touch`: act on sessions.
     SessionsControl,
+    /// `raise`, `resolve`: alerts to session owners, deduplicated in the ledger.
+    Alerts,
+    /// `email`: a templated email that is no alert.
+    Email,
+    /// `health`, `prune_events`: host housekeeping.
+    Host,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 3] = [Capability::SessionsRead, Capability::SessionsSend, Capability::SessionsControl];
+    pub const ALL: [Capability; 6] = [
+        Capability::SessionsRead,
+        Capability::SessionsSend,
+        Capability::SessionsControl,
+        Capability::Alerts,
+        Capability::Email,
+        Capability::Host,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Capability::SessionsRead => "sessions.read",
             Capability::SessionsSend => "sessions.send",
             Capability::SessionsControl => "sessions.control",
+            Capability::Alerts => "alerts",
+            Capability::Email => "email",
+            Capability::Host => "host",
         }
     }
 }

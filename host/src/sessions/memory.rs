@@ -53,6 +53,7 @@ impl MemorySessions {
             status,
             wa_state: Some(wa_state.into()),
             last_seen: None,
+            owner: None,
             error: None,
             running: true,
         };

@@ -84,6 +84,8 @@ pub struct SessionInfo {
     /// WhatsApp's own state as last seen (`CONNECTED`, `UNPAIRED`, ...).
     pub wa_state: Option<String>,
     pub last_seen: Option<DateTime<Utc>>,
+    /// The owner's email (see `vigil owner`), told when the session needs attention.
+    pub owner: Option<String>,
     pub error: Option<String>,
     /// Whether this host runs its browser now.
     pub running: bool,

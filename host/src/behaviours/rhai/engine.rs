@@ -147,6 +147,7 @@ fn session_map(s: crate::sessions::SessionInfo) -> Dynamic {
         "status": s.status.as_str(),
         "wa_state": s.wa_state,
         "last_seen": s.last_seen.map(|t| t.timestamp()),
+        "owner": s.owner,
         "error": s.error,
         "running": s.running,
     }))
@@ -309,6 +310,40 @@ fn register(e: &mut Engine, api: &Arc<Api>) {
     let a = api.clone();
     e.register_fn("mark", move |ctx: NativeCallContext, id: &str, status: &str, reason: &str| -> RhaiResult<()> {
         a.mark(id, status, reason).map_err(|x| err(&ctx, x))
+    });
+    // alerts, email, host
+    let a = api.clone();
+    e.register_fn(
+        "raise",
+        move |ctx: NativeCallContext,
+              key: &str,
+              severity: &str,
+              template: &str,
+              vars: Dynamic,
+              repeat_after: &str|
+              -> RhaiResult<String> {
+            let vars = to_json(&ctx, &a, "raise", vars)?;
+            let repeat = timeout_arg(&ctx, &a, "raise", repeat_after)?;
+            a.raise(key, severity, template, vars, repeat).map(str::to_string).map_err(|x| err(&ctx, x))
+        },
+    );
+    let a = api.clone();
+    e.register_fn("resolve", move |ctx: NativeCallContext, key: &str| -> RhaiResult<bool> {
+        a.resolve(key).map_err(|x| err(&ctx, x))
+    });
+    let a = api.clone();
+    e.register_fn("email", move |ctx: NativeCallContext, to: &str, template: &str, vars: Dynamic| -> RhaiResult<i64> {
+        let vars = to_json(&ctx, &a, "email", vars)?;
+        a.email(to, template, vars).map_err(|x| err(&ctx, x))
+    });
+    let a = api.clone();
+    e.register_fn("health", move |ctx: NativeCallContext| -> RhaiResult<Dynamic> {
+        a.health().map(to_dynamic).map_err(|x| err(&ctx, x))
+    });
+    let a = api.clone();
+    e.register_fn("prune_events", move |ctx: NativeCallContext, older_than: &str| -> RhaiResult<i64> {
+        let d = timeout_arg(&ctx, &a, "prune_events", older_than)?;
+        a.prune_events(d).map(|n| n as i64).map_err(|x| err(&ctx, x))
     });
     let a = api.clone();
     e.register_fn("touch", move |ctx: NativeCallContext, id: &str| -> RhaiResult<()> {

@@ -1,0 +1,198 @@
+//! Alerts: `raise` / `resolve` from behaviours, templated emails, and the outbox worker that
+//! delivers them over SMTP.
+//!
+//! - [`templates`]: minijinja templates in `scripts/templates/` (`<name>.subject`,
+//!   `<name>.txt`, optional `<name>.html`), read at each render, so edits apply at once.
+//! - [`mailer`]: the SMTP side (lettre): STARTTLS, TLS or plain, credentials from the
+//!   environment.
+//! - [`outbox`]: the worker: sends what is due, retries with backoff while the server is down,
+//!   marks each email sent once.
+//! - [`Alerts`]: what the host API calls: enriches vars (session, owner, time in the owner's
+//!   timezone, login URL), renders, and records through the store.
+
+pub mod mailer;
+pub mod outbox;
+pub mod templates;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::AlertsConfig;
+use crate::sessions::Sessions;
+use crate::store::alerts::{Alert, Email, Raised};
+use crate::store::Store;
+
+/// Errors of `raise`, `resolve` and `email`.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("{0}")]
+    Template(#[from] templates::TemplateError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("no recipient for alert `{key}`: the session has no owner and [alerts] to is empty; set one (vigil owner set, or [alerts] to = [\"ops@example.com\"])")]
+    NoRecipient { key: String },
+    #[error("bad severity `{0}`: use info, warning or critical")]
+    Severity(String),
+}
+
+/// The alerting service shared by behaviours.
+pub struct Alerts {
+    store: Store,
+    config: AlertsConfig,
+    templates: PathBuf,
+    sessions: Arc<dyn Sessions>,
+    clock: Clock,
+    tz: chrono_tz::Tz,
+    /// Wakes the outbox worker when something is queued.
+    pub(crate) wake: Arc<Notify>,
+}
+
+impl Alerts {
+    pub fn new(
+        store: Store,
+        config: AlertsConfig,
+        templates: PathBuf,
+        sessions: Arc<dyn Sessions>,
+        clock: Clock,
+        tz: chrono_tz::Tz,
+    ) -> Self {
+        Self { store, config, templates, sessions, clock, tz, wake: Arc::new(Notify::new()) }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn templates_dir(&self) -> &std::path::Path {
+        &self.templates
+    }
+
+    /// The vars a template sees: the caller's, plus `session_*`, `owner_*`, `time` and
+    /// `login_url` when `vars.session` names a session. Returns the vars and the recipient.
+    async fn enrich(&self, vars: &Value) -> (Value, Option<String>) {
+        let mut v = vars.as_object().cloned().unwrap_or_default();
+        let mut recipient = v.get("to").and_then(Value::as_str).map(str::to_string);
+        let mut tz = self.tz;
+        if let Some(id) = v.get("session").and_then(Value::as_str).map(str::to_string) {
+            if let Ok(list) = self.sessions.list().await {
+                if let Some(s) = list.into_iter().find(|s| s.id == id) {
+                    v.entry("session_label").or_insert(json!(s.label.clone().unwrap_or_else(|| s.id.clone())));
+                    v.entry("phone").or_insert(json!(s.phone.clone().unwrap_or_default()));
+                    v.entry("status").or_insert(json!(s.status.as_str()));
+                    v.entry("wa_state").or_insert(json!(s.wa_state.clone().unwrap_or_default()));
+                    if let Some(email) = s.owner.clone() {
+                        if let Ok(Some(o)) = self.store.owner(&email).await {
+                            v.entry("user_name").or_insert(json!(o.full_name));
+                            if let Some(t) = o.timezone.as_deref().and_then(|t| t.parse().ok()) {
+                                tz = t;
+                            }
+                        }
+                        v.entry("owner_email").or_insert(json!(email.clone()));
+                        recipient.get_or_insert(email);
+                    }
+                }
+            }
+            v.entry("session_label").or_insert(json!(id));
+        }
+        let now = self.clock.now().with_timezone(&tz);
+        v.entry("time").or_insert(json!(now.format("%Y-%m-%d %H:%M %Z").to_string()));
+        v.entry("login_url").or_insert(json!(self.config.login_url.clone().unwrap_or_default()));
+        v.entry("user_name").or_insert(json!(""));
+        v.entry("phone").or_insert(json!(""));
+        if recipient.is_none() {
+            recipient = self.config.to.first().cloned();
+        }
+        (Value::Object(v), recipient)
+    }
+
+    /// Records an alert and queues its email, or deduplicates it within `repeat_after`.
+    pub async fn raise(
+        &self,
+        key: &str,
+        severity: &str,
+        template: &str,
+        vars: &Value,
+        repeat_after: Duration,
+    ) -> Result<Raised, AlertError> {
+        if !["info", "warning", "critical"].contains(&severity) {
+            return Err(AlertError::Severity(severity.into()));
+        }
+        let (mut vars, to) = self.enrich(vars).await;
+        let to = to.ok_or_else(|| AlertError::NoRecipient { key: key.into() })?;
+        if let Some(o) = vars.as_object_mut() {
+            o.insert("severity".into(), json!(severity));
+            o.insert("alert_key".into(), json!(key));
+        }
+        let email = templates::render(&self.templates, template, &vars, &to)?;
+        let out = self
+            .store
+            .raise_alert(Alert { key, severity, template, vars: &vars, repeat_after, email }, self.clock.now())
+            .await?;
+        if matches!(out, Raised::Queued { .. }) {
+            self.wake.notify_one();
+        }
+        Ok(out)
+    }
+
+    /// Resolves an alert; a "resolved" notice goes out when it had fired. Returns whether
+    /// one was queued.
+    pub async fn resolve(&self, key: &str) -> Result<bool, AlertError> {
+        let dir = self.templates.clone();
+        let now_text = self.clock.now().with_timezone(&self.tz).format("%Y-%m-%d %H:%M %Z").to_string();
+        let mut failure = None;
+        let queued = self
+            .store
+            .resolve_alert(key, self.clock.now(), |entry| {
+                let mut vars = entry.vars.clone();
+                if let Some(o) = vars.as_object_mut() {
+                    o.insert("resolved_time".into(), json!(now_text));
+                    o.insert("alert_template".into(), json!(entry.template));
+                }
+                templates::render(&dir, "resolved", &vars, &entry.recipient).unwrap_or_else(|e| {
+                    failure = Some(e.to_string());
+                    Email {
+                        to: entry.recipient.clone(),
+                        subject: format!("[vigil] resolved: {}", entry.key),
+                        text: format!("The alert {} is resolved.\n", entry.key),
+                        html: None,
+                    }
+                })
+            })
+            .await?;
+        if let Some(f) = failure {
+            tracing::warn!(alert = key, "the resolved template failed, a plain notice was sent instead: {f}");
+        }
+        if queued.is_some() {
+            self.wake.notify_one();
+        }
+        Ok(queued.is_some())
+    }
+
+    /// A templated email that is no alert, to `to` (or the default recipients).
+    pub async fn email(
+        &self,
+        to: Option<&str>,
+        template: &str,
+        vars: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<i64, AlertError> {
+        let (vars, fallback) = self.enrich(vars).await;
+        let to = to.map(str::to_string).or(fallback).ok_or_else(|| AlertError::NoRecipient { key: template.into() })?;
+        let email = templates::render(&self.templates, template, &vars, &to)?;
+        let now = self.clock.now();
+        let key = match idempotency_key {
+            Some(k) => format!("email:{k}"),
+            None => {
+                format!("email:{template}:{}:{}", now.timestamp_nanos_opt().unwrap_or_default(), rand::random::<u32>())
+            }
+        };
+        let id = self.store.queue_email(&key, &email, now).await?;
+        self.wake.notify_one();
+        Ok(id)
+    }
+}

@@ -1,0 +1,191 @@
+//! The store suite, run on SQLite (a file, WAL) and on a real PostgreSQL server.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use vigil::store::alerts::{Alert, Email, Raised};
+use vigil::store::owners::Owner;
+use vigil::store::{Backend, Store};
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn email(to: &str) -> Email {
+    Email { to: to.into(), subject: "s".into(), text: "t".into(), html: None }
+}
+
+fn alert<'a>(key: &'a str, vars: &'a serde_json::Value, repeat: Duration) -> Alert<'a> {
+    Alert {
+        key,
+        severity: "warning",
+        template: "inactive",
+        vars,
+        repeat_after: repeat,
+        email: email("ana@example.com"),
+    }
+}
+
+async fn kv_and_last_runs(s: Store) {
+    assert_eq!(s.kv_get("b", "k").await.unwrap(), None);
+    s.kv_set("b", "k", json!({"n": 1, "list": ["a"]})).await.unwrap();
+    s.kv_set("b", "k", json!({"n": 2})).await.unwrap();
+    s.kv_set("other", "k", json!("x")).await.unwrap();
+    assert_eq!(s.kv_get("b", "k").await.unwrap(), Some(json!({"n": 2})));
+    assert_eq!(s.kv_get("other", "k").await.unwrap(), Some(json!("x")));
+    assert!(s.kv_delete("b", "k").await.unwrap());
+    assert!(!s.kv_delete("b", "k").await.unwrap());
+    assert_eq!(s.last_run("b", "cron").await.unwrap(), None);
+    s.set_last_run("b", "cron", t("2027-03-28T01:00:00Z")).await.unwrap();
+    s.set_last_run("b", "cron", t("2027-03-29T00:00:00Z")).await.unwrap();
+    assert_eq!(s.last_run("b", "cron").await.unwrap(), Some(t("2027-03-29T00:00:00Z")));
+}
+
+async fn alerts_deduplicate_within_the_window(s: Store) {
+    let vars = json!({"session": "main"});
+    let day = Duration::from_secs(24 * 3600);
+    let t0 = t("2027-01-01T10:00:00Z");
+    assert!(matches!(s.raise_alert(alert("inactive:main", &vars, day), t0).await.unwrap(), Raised::Queued { .. }));
+    let again = s.raise_alert(alert("inactive:main", &vars, day), t0 + chrono::Duration::hours(1)).await.unwrap();
+    assert_eq!(again, Raised::Deduplicated { last_sent: t0 });
+    let later = s.raise_alert(alert("inactive:main", &vars, day), t0 + chrono::Duration::hours(25)).await.unwrap();
+    assert!(matches!(later, Raised::Queued { .. }), "{later:?}");
+    let e = s.alert("inactive:main").await.unwrap().unwrap();
+    assert_eq!((e.state.as_str(), e.sent_count, e.raised_count), ("firing", 2, 3));
+    assert_eq!(e.first_sent, Some(t0));
+    assert_eq!(s.outbox(10).await.unwrap().len(), 2);
+}
+
+async fn resolve_sends_a_notice_once_and_rearms(s: Store) {
+    let vars = json!({"session": "main"});
+    let t0 = t("2027-01-01T10:00:00Z");
+    assert_eq!(s.resolve_alert("down:main", t0, |_| email("x@example.com")).await.unwrap(), None, "never fired");
+    s.raise_alert(alert("down:main", &vars, Duration::from_secs(3600)), t0).await.unwrap();
+    let id = s.resolve_alert("down:main", t0, |e| email(&e.recipient)).await.unwrap();
+    assert!(id.is_some());
+    assert_eq!(s.resolve_alert("down:main", t0, |e| email(&e.recipient)).await.unwrap(), None, "once");
+    // Resolved, then raised again within the window: it is a new incident, sent at once.
+    let r = s
+        .raise_alert(alert("down:main", &vars, Duration::from_secs(3600)), t0 + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert!(matches!(r, Raised::Queued { .. }), "{r:?}");
+    let out = s.outbox(10).await.unwrap();
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[1].email.to, "ana@example.com");
+}
+
+async fn concurrent_raises_queue_one_email(s: Store) {
+    let vars = json!({});
+    let now = t("2027-01-01T10:00:00Z");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        let vars = vars.clone();
+        tasks.push(tokio::spawn(async move {
+            s.raise_alert(alert("race", &vars, Duration::from_secs(3600)), now).await.unwrap()
+        }));
+    }
+    let mut queued = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Raised::Queued { .. }) {
+            queued += 1;
+        }
+    }
+    assert_eq!(queued, 1);
+    assert_eq!(s.alert("race").await.unwrap().unwrap().raised_count, 8);
+}
+
+async fn outbox_marks_each_email_sent_once(s: Store) {
+    let now = t("2027-01-01T10:00:00Z");
+    let a = s.queue_email("k1", &email("a@example.com"), now).await.unwrap();
+    assert_eq!(s.queue_email("k1", &email("a@example.com"), now).await.unwrap(), a, "idempotent");
+    let b = s.queue_email("k2", &email("b@example.com"), now).await.unwrap();
+    let due: Vec<i64> = s.outbox_due(now, 10).await.unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(due, vec![a, b]);
+    s.outbox_failed(b, "connection refused", now + chrono::Duration::seconds(5)).await.unwrap();
+    assert_eq!(s.outbox_next_due().await.unwrap(), Some(now));
+    assert!(s.outbox_sent(a, now).await.unwrap());
+    assert!(!s.outbox_sent(a, now).await.unwrap(), "never marked twice");
+    assert!(s.outbox_due(now, 10).await.unwrap().is_empty());
+    assert_eq!(s.outbox_next_due().await.unwrap(), Some(now + chrono::Duration::seconds(5)));
+    let later = s.outbox_due(now + chrono::Duration::seconds(5), 10).await.unwrap();
+    assert_eq!((later[0].id, later[0].attempts, later[0].last_error.as_deref()), (b, 1, Some("connection refused")));
+}
+
+async fn events_and_owners(s: Store) {
+    let ev = |at: &str, name: &str| vigil::events::Event {
+        name: name.into(),
+        source: "host".into(),
+        at: t(at),
+        data: json!({"k": 1}),
+        depth: 0,
+    };
+    s.append_events(&[ev("2027-01-01T00:00:00Z", "old"), ev("2027-02-01T00:00:00Z", "new")]).await.unwrap();
+    assert_eq!(s.prune_events(t("2027-01-15T00:00:00Z")).await.unwrap(), 1);
+    let left = s.recent_events(10).await.unwrap();
+    assert_eq!((left.len(), left[0].name.as_str(), &left[0].data), (1, "new", &json!({"k": 1})));
+    let o = Owner {
+        email: "ana@example.com".into(),
+        full_name: "Ana".into(),
+        timezone: Some("Europe/Madrid".into()),
+        updated: t("2027-01-01T00:00:00Z"),
+    };
+    s.upsert_owner(&o).await.unwrap();
+    s.upsert_owner(&Owner { full_name: "Ana María".into(), ..o.clone() }).await.unwrap();
+    assert_eq!(s.owner("ana@example.com").await.unwrap().unwrap().full_name, "Ana María");
+    assert_eq!(s.owners().await.unwrap().len(), 1);
+}
+
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(None, dir.path()).await.unwrap();
+    assert_eq!(s.backend(), Backend::Sqlite);
+    assert!(dir.path().join("vigil.db").exists());
+    (s, dir)
+}
+
+async fn postgres() -> Option<Store> {
+    let url = vigil_tests::pg::fresh_database()?;
+    let s = Store::open(Some(&url), std::path::Path::new("/nonexistent")).await.unwrap();
+    assert_eq!(s.backend(), Backend::Postgres);
+    Some(s)
+}
+
+macro_rules! both {
+    ($($name:ident),*) => {
+        mod on_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { let (s, _d) = super::sqlite().await; super::$name(s).await; } )* }
+        mod on_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { if let Some(s) = super::postgres().await { super::$name(s).await; } } )* }
+    };
+}
+
+both!(
+    kv_and_last_runs,
+    alerts_deduplicate_within_the_window,
+    resolve_sends_a_notice_once_and_rearms,
+    concurrent_raises_queue_one_email,
+    outbox_marks_each_email_sent_once,
+    events_and_owners
+);
+
+#[tokio::test]
+async fn a_bad_url_is_refused_without_the_password() {
+    let e = Store::open(Some("mysql://u:secret@h/db"), std::path::Path::new(".")).await.unwrap_err().to_string();
+    assert!(e.contains("sqlite://") && !e.contains("secret"), "{e}");
+    let e = Store::open(Some("postgres://u:secret@127.0.0.1:1/db"), std::path::Path::new("."))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("u:***@127.0.0.1:1") && !e.contains("secret"), "{e}");
+}
+
+#[tokio::test]
+async fn reopening_a_sqlite_file_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(None, dir.path()).await.unwrap();
+    s.kv_set("b", "k", json!(1)).await.unwrap();
+    s.close().await;
+    let s = Store::open(None, dir.path()).await.unwrap();
+    assert_eq!(s.kv_get("b", "k").await.unwrap(), Some(json!(1)));
+}
