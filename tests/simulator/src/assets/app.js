@@ -245,6 +245,9 @@ define('WAWebUpdateUnreadChatAction', {
 });
 define('WAWebSendMsgChatAction', { addAndSendMsgToChat });
 define('WAWebMiscBrowserUtils', { info: () => ({ name: 'Chrome', version: navigator.userAgent, os: 'Linux' }) });
+// whatsapp-web.js wraps these two at load (LoadUtils → injectToFunction).
+define('WAWebBackendJobsCommon', { mediaTypeFromProtobuf: () => null });
+define('WAWebE2EProtoUtils', { typeAttributeFromProtobuf: () => 'text' });
 define('WAWebCallCollection', Object.assign(new Collection(Model), { calls: new Map() }));
 
 // ---- storage: the origin's localStorage and IndexedDB ----
