@@ -60,7 +60,10 @@ async fn check_scripts(config: &Config, report: &mut Report) {
     if files.is_empty() {
         report.notes.push(format!("{}: no scripts", config.scripts_dir.display()));
     }
-    for name in config.behaviours.keys() {
+    let defaults: toml::Table = toml::from_str(crate::config::DEFAULTS).expect("embedded defaults parse");
+    let default_names: Vec<&String> =
+        defaults.get("behaviours").and_then(|b| b.as_table()).map(|t| t.keys().collect()).unwrap_or_default();
+    for name in config.behaviours.keys().filter(|n| !default_names.contains(n)) {
         if !files.iter().any(|f| f.file_stem().and_then(|s| s.to_str()) == Some(name)) {
             report
                 .notes

@@ -82,7 +82,11 @@ impl Alerts {
             if let Ok(list) = self.sessions.list().await {
                 if let Some(s) = list.into_iter().find(|s| s.id == id) {
                     v.entry("session_label").or_insert(json!(s.label.clone().unwrap_or_else(|| s.id.clone())));
-                    v.entry("phone").or_insert(json!(s.phone.clone().unwrap_or_default()));
+                    v.entry("phone_number").or_insert(json!(s
+                        .phone
+                        .clone()
+                        .map(|p| format!("+{p}"))
+                        .unwrap_or_else(|| "N/A".into())));
                     v.entry("status").or_insert(json!(s.status.as_str()));
                     v.entry("wa_state").or_insert(json!(s.wa_state.clone().unwrap_or_default()));
                     if let Some(email) = s.owner.clone() {
@@ -102,8 +106,8 @@ impl Alerts {
         let now = self.clock.now().with_timezone(&tz);
         v.entry("time").or_insert(json!(now.format("%Y-%m-%d %H:%M %Z").to_string()));
         v.entry("login_url").or_insert(json!(self.config.login_url.clone().unwrap_or_default()));
-        v.entry("user_name").or_insert(json!(""));
-        v.entry("phone").or_insert(json!(""));
+        v.entry("user_name").or_insert(json!("Usuario"));
+        v.entry("phone_number").or_insert(json!("N/A"));
         if recipient.is_none() {
             recipient = self.config.to.first().cloned();
         }

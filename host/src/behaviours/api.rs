@@ -336,6 +336,11 @@ impl Api {
         self.session_call("mark", format!("{id} -> {status}: {reason}"), self.svc.sessions.mark(id, status, reason))
     }
 
+    pub fn backup(&self, id: &str) -> Result<String, HostError> {
+        self.require("backup", Capability::SessionsControl)?;
+        self.session_call("backup", id.to_string(), self.svc.sessions.backup(id))
+    }
+
     pub fn touch(&self, id: &str) -> Result<(), HostError> {
         self.require("touch", Capability::SessionsControl)?;
         self.session_call("touch", id.to_string(), self.svc.sessions.touch(id))

@@ -94,8 +94,10 @@ pub(crate) fn parse_with_env(
 ) -> Result<Config, ConfigError> {
     // First the file alone, so its errors carry a line and column.
     toml::from_str::<Config>(text).map_err(|e| located(text, origin, &e))?;
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
-    if table.get("smtp").and_then(|s| s.get("password")).is_some() {
+    let file: toml::Table = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
+    let mut table: toml::Table = toml::from_str(DEFAULTS).expect("embedded defaults parse");
+    merge(&mut table, file.clone());
+    if file.get("smtp").and_then(|s| s.get("password")).is_some() {
         let line = text.lines().position(|l| l.trim_start().starts_with("password")).map(|i| i + 1);
         return Err(ConfigError {
             origin: origin.to_string(),
@@ -138,6 +140,21 @@ pub(crate) fn parse_with_env(
         key: None,
         message: e.message().to_string(),
     })
+}
+
+/// The defaults laid under every file: the default behaviours' grants and parameters.
+pub const DEFAULTS: &str = include_str!("defaults.toml");
+
+/// Lays `over` onto `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
 }
 
 fn insert(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
@@ -201,6 +218,28 @@ mod tests {
         assert_eq!(c.scripts_dir, PathBuf::from("./scripts"));
         assert_eq!(c.plugins_dir, PathBuf::from("./plugins"));
         assert_eq!(c.limits.run_budget.0, Duration::from_secs(10));
+        let k = c.behaviour("keepalive");
+        assert_eq!(k.grants, vec![Capability::SessionsRead, Capability::SessionsSend]);
+        assert_eq!(k.params["every"].as_str(), Some("55m..65m"));
+        assert!(k.params.get("to").is_none(), "no default number");
+    }
+
+    #[test]
+    fn the_file_is_laid_over_the_defaults_key_by_key() {
+        let c = parse_with_env(
+            "[behaviours.keepalive.params]\nto = \"+34 600 000 000\"\nevery = \"30m..40m\"\n",
+            "vigil.toml",
+            env(&[]),
+        )
+        .unwrap();
+        let k = c.behaviour("keepalive");
+        assert_eq!(k.grants, vec![Capability::SessionsRead, Capability::SessionsSend], "grants kept");
+        assert_eq!(
+            (k.params["to"].as_str(), k.params["every"].as_str(), k.params["first"].as_str()),
+            (Some("+34 600 000 000"), Some("30m..40m"), Some("1m..10m"))
+        );
+        let c = parse_with_env("[behaviours.keepalive]\ngrants = []\n", "vigil.toml", env(&[])).unwrap();
+        assert!(c.behaviour("keepalive").grants.is_empty(), "a list replaces the default list");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 pub(crate) mod load;
 mod model;
 
-pub use load::{load, ConfigError, ConfigSource};
+pub use load::{load, ConfigError, ConfigSource, DEFAULTS};
 pub use model::{
     AlertsConfig, BehaviourConfig, Capability, Config, HumanDuration, Limits, LimitsOverride, SmtpConfig, SmtpSecurity,
     TimeZone,

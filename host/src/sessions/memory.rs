@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::{phone, SessionError, SessionInfo, SessionStatus, Sessions};
+use crate::clock::Clock;
 
 /// A message `send_text` accepted.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,17 +32,42 @@ struct Inner {
     keys: BTreeMap<String, String>,
     restarts: Vec<(String, String)>,
     activity: Vec<String>,
+    backups: Vec<String>,
 }
 
 /// A [`Sessions`] kept in memory.
-#[derive(Default)]
 pub struct MemorySessions {
     inner: Mutex<Inner>,
+    clock: Clock,
+}
+
+impl Default for MemorySessions {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemorySessions {
     pub fn new() -> Self {
-        Self::default()
+        Self::with_clock(Clock::system())
+    }
+
+    /// Sessions whose `last_seen` follows `clock` (a paused one in tests).
+    pub fn with_clock(clock: Clock) -> Self {
+        Self { inner: Mutex::default(), clock }
+    }
+
+    /// Sets when the session last showed activity.
+    pub fn set_last_seen(&self, id: &str, at: chrono::DateTime<Utc>) {
+        if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
+            s.info.last_seen = Some(at);
+        }
+    }
+
+    pub fn set_owner(&self, id: &str, email: &str) {
+        if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
+            s.info.owner = Some(email.into());
+        }
     }
 
     /// Adds a session with the given status and WhatsApp state.
@@ -83,6 +109,10 @@ impl MemorySessions {
 
     pub fn activity(&self) -> Vec<String> {
         self.inner.lock().unwrap().activity.clone()
+    }
+
+    pub fn backups(&self) -> Vec<String> {
+        self.inner.lock().unwrap().backups.clone()
     }
 
     pub fn info(&self, id: &str) -> Option<SessionInfo> {
@@ -166,6 +196,15 @@ impl Sessions for MemorySessions {
     }
 
     async fn touch(&self, id: &str) -> Result<(), SessionError> {
-        self.with(id, |s, _| s.info.last_seen = Some(Utc::now()))
+        let now = self.clock.now();
+        self.with(id, |s, _| s.info.last_seen = Some(now))
+    }
+
+    async fn backup(&self, id: &str) -> Result<String, SessionError> {
+        self.with(id, |_, _| ())?;
+        let mut inner = self.inner.lock().unwrap();
+        let name = format!("{id}-{}", inner.backups.len() + 1);
+        inner.backups.push(name.clone());
+        Ok(name)
     }
 }

@@ -127,6 +127,9 @@ pub trait Sessions: Send + Sync + 'static {
     async fn mark(&self, id: &str, status: SessionStatus, reason: &str) -> Result<(), SessionError>;
     /// Records confirmed activity now (`last_seen`).
     async fn touch(&self, id: &str) -> Result<(), SessionError>;
+    /// Backs up the session's profile (keeping the configured number of backups); returns
+    /// the backup's name.
+    async fn backup(&self, id: &str) -> Result<String, SessionError>;
 }
 
 /// The sessions of a host that runs no browser: there are none. Every call naming a session
@@ -157,6 +160,9 @@ impl Sessions for NoSessions {
         Err(SessionError::NotFound(id.into()))
     }
     async fn touch(&self, id: &str) -> Result<(), SessionError> {
+        Err(SessionError::NotFound(id.into()))
+    }
+    async fn backup(&self, id: &str) -> Result<String, SessionError> {
         Err(SessionError::NotFound(id.into()))
     }
 }

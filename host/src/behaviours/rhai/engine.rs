@@ -311,6 +311,11 @@ fn register(e: &mut Engine, api: &Arc<Api>) {
     e.register_fn("mark", move |ctx: NativeCallContext, id: &str, status: &str, reason: &str| -> RhaiResult<()> {
         a.mark(id, status, reason).map_err(|x| err(&ctx, x))
     });
+    let a = api.clone();
+    e.register_fn("backup", move |ctx: NativeCallContext, id: &str| -> RhaiResult<String> {
+        a.backup(id).map_err(|x| err(&ctx, x))
+    });
+
     // alerts, email, host
     let a = api.clone();
     e.register_fn(
