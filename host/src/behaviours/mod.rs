@@ -23,4 +23,6 @@ pub use manager::{valid_name, Behaviours};
 pub use watch::is_script;
 
 #[cfg(test)]
+mod default_scripts_tests;
+#[cfg(test)]
 mod tests;

@@ -18,6 +18,16 @@ pub struct SentText {
     pub to: String,
     pub text: String,
     pub id: String,
+    pub at: chrono::DateTime<Utc>,
+}
+
+/// A call that acted on a session: `restart`, `mark`, `activity`, `backup`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    pub session: String,
+    pub what: String,
+    pub detail: String,
+    pub at: chrono::DateTime<Utc>,
 }
 
 struct Session {
@@ -30,9 +40,7 @@ struct Inner {
     sessions: BTreeMap<String, Session>,
     sent: Vec<SentText>,
     keys: BTreeMap<String, String>,
-    restarts: Vec<(String, String)>,
-    activity: Vec<String>,
-    backups: Vec<String>,
+    actions: Vec<Action>,
 }
 
 /// A [`Sessions`] kept in memory.
@@ -103,16 +111,19 @@ impl MemorySessions {
         self.inner.lock().unwrap().sent.clone()
     }
 
-    pub fn restarts(&self) -> Vec<(String, String)> {
-        self.inner.lock().unwrap().restarts.clone()
+    /// Every `restart`, `mark`, `activity` and `backup`, in order.
+    pub fn actions(&self) -> Vec<Action> {
+        self.inner.lock().unwrap().actions.clone()
     }
 
-    pub fn activity(&self) -> Vec<String> {
-        self.inner.lock().unwrap().activity.clone()
+    /// The actions of one kind (`restart`, `mark`, `activity`, `backup`).
+    pub fn actions_of(&self, what: &str) -> Vec<Action> {
+        self.actions().into_iter().filter(|a| a.what == what).collect()
     }
 
-    pub fn backups(&self) -> Vec<String> {
-        self.inner.lock().unwrap().backups.clone()
+    fn act(&self, id: &str, what: &str, detail: String) {
+        let at = self.clock.now();
+        self.inner.lock().unwrap().actions.push(Action { session: id.into(), what: what.into(), detail, at });
     }
 
     pub fn info(&self, id: &str) -> Option<SessionInfo> {
@@ -164,7 +175,13 @@ impl Sessions for MemorySessions {
                 return Err(SessionError::NotReady { id: id.into(), status: s.info.status, what: "send_text".into() });
             }
             let msg_id = format!("mem-{}", sent.len() + 1);
-            sent.push(SentText { session: id.into(), to: wid, text: text.into(), id: msg_id.clone() });
+            sent.push(SentText {
+                session: id.into(),
+                to: wid,
+                text: text.into(),
+                id: msg_id.clone(),
+                at: self.clock.now(),
+            });
             Ok(msg_id)
         })??;
         if let Some(k) = key {
@@ -175,7 +192,7 @@ impl Sessions for MemorySessions {
 
     async fn activity(&self, id: &str) -> Result<(), SessionError> {
         self.with(id, |_, _| ())?;
-        self.inner.lock().unwrap().activity.push(id.into());
+        self.act(id, "activity", String::new());
         Ok(())
     }
 
@@ -184,7 +201,7 @@ impl Sessions for MemorySessions {
             s.answering = true;
             s.info.status = SessionStatus::Ready;
         })?;
-        self.inner.lock().unwrap().restarts.push((id.into(), reason.into()));
+        self.act(id, "restart", reason.into());
         Ok(())
     }
 
@@ -192,7 +209,9 @@ impl Sessions for MemorySessions {
         self.with(id, |s, _| {
             s.info.status = status;
             s.info.error = (!reason.is_empty()).then(|| reason.to_string());
-        })
+        })?;
+        self.act(id, "mark", format!("{status}: {reason}"));
+        Ok(())
     }
 
     async fn touch(&self, id: &str) -> Result<(), SessionError> {
@@ -202,9 +221,8 @@ impl Sessions for MemorySessions {
 
     async fn backup(&self, id: &str) -> Result<String, SessionError> {
         self.with(id, |_, _| ())?;
-        let mut inner = self.inner.lock().unwrap();
-        let name = format!("{id}-{}", inner.backups.len() + 1);
-        inner.backups.push(name.clone());
+        let name = format!("{id}-{}", self.actions_of("backup").len() + 1);
+        self.act(id, "backup", name.clone());
         Ok(name)
     }
 }
