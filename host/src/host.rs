@@ -28,11 +28,13 @@ pub struct HostParts {
     pub store: Option<Store>,
     /// Watch `scripts/` for changes (off in paused-clock tests).
     pub watch: bool,
+    /// The event bus, when the caller wants to subscribe before anything happens.
+    pub bus: Option<EventBus>,
 }
 
 impl Default for HostParts {
     fn default() -> Self {
-        Self { clock: Clock::system(), sessions: Arc::new(NoSessions), store: None, watch: true }
+        Self { clock: Clock::system(), sessions: Arc::new(NoSessions), store: None, watch: true, bus: None }
     }
 }
 
@@ -64,7 +66,7 @@ impl Host {
             Some(s) => s,
             None => Store::open(config.database_url.as_deref(), &config.data_dir).await?,
         };
-        let bus = EventBus::new();
+        let bus = parts.bus.unwrap_or_default();
         let mut tasks = vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), shutdown.clone()))];
         let scheduler =
             Scheduler::new(parts.clock.clone(), config.seed, Arc::new(StoreLastRuns(store.clone())), shutdown.clone());

@@ -29,7 +29,7 @@ impl TestHost {
         Self::start_with(scripts, config_toml, HostParts::default()).await
     }
 
-    pub async fn start_with(scripts: &[(&str, &str)], config_toml: &str, parts: HostParts) -> TestHost {
+    pub async fn start_with(scripts: &[(&str, &str)], config_toml: &str, mut parts: HostParts) -> TestHost {
         let dir = tempfile::tempdir().expect("temp dir");
         let scripts_dir = dir.path().join("scripts");
         std::fs::create_dir_all(&scripts_dir).unwrap();
@@ -39,8 +39,9 @@ impl TestHost {
         let config = config_in(dir.path(), config_toml);
         let shutdown = CancellationToken::new();
         // Subscribe before the host starts, so no event of the first load is missed.
+        let bus = parts.bus.get_or_insert_with(vigil::events::EventBus::new).clone();
+        let events = bus.subscribe();
         let host = Host::start(config, parts, shutdown.clone()).await.expect("host starts");
-        let events = host.bus().subscribe();
         TestHost { dir, host, events, shutdown }
     }
 

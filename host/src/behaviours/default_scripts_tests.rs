@@ -52,7 +52,8 @@ async fn run(name: &str, config: &str, setup: impl FnOnce(&MemorySessions)) -> T
     let clock = Clock::starting_at(start);
     let sessions = Arc::new(MemorySessions::with_clock(clock.clone()));
     setup(&sessions);
-    let parts = HostParts { clock, sessions: sessions.clone(), store: Some(Store::memory().await), watch: false };
+    let parts =
+        HostParts { clock, sessions: sessions.clone(), store: Some(Store::memory().await), watch: false, bus: None };
     let shutdown = CancellationToken::new();
     let host = Host::start(config, parts, shutdown.clone()).await.unwrap();
     let events = host.bus().subscribe();
