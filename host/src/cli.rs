@@ -36,6 +36,20 @@ pub enum Command {
     Run,
     /// Validate the config and compile every script; non-zero exit on any problem.
     Check,
+    /// Run one behaviour on a paused clock against pretend sessions and list what it would do.
+    Test {
+        /// The script: a path, or a behaviour name in scripts_dir (`keepalive`).
+        script: String,
+        /// How much (virtual) time to run, e.g. `6h`, `3d`.
+        #[arg(long = "for", default_value = "24h")]
+        duration: String,
+        /// A pretend session `id[:status[:wa_state]]`; repeat for more. Default `main:ready:CONNECTED`.
+        #[arg(long = "session")]
+        sessions: Vec<crate::trial::FakeSession>,
+        /// Virtual start time (RFC 3339). Default: now.
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Show the loaded behaviours of the running host: triggers, next fires, last runs.
     Behaviours {
         /// Print the snapshot as JSON.
@@ -54,7 +68,12 @@ pub enum LogFormat {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, cli.log_filter.as_deref());
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // `vigil test` runs on tokio's paused clock, which needs a current-thread runtime.
+    let builder = match cli.command {
+        Some(Command::Test { .. }) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    };
+    let rt = match builder {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vigil: cannot start the async runtime: {e}");
@@ -109,6 +128,43 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 let n = report.problems.len();
                 println!("vigil check: {n} problem{}", if n == 1 { "" } else { "s" });
                 ExitCode::FAILURE
+            }
+        }
+        Command::Test { script, duration, sessions, start } => {
+            let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+            let d = match crate::duration::parse_duration(&duration) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("vigil test: --for: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let sessions = if sessions.is_empty() { crate::trial::default_sessions() } else { sessions };
+            let path = crate::trial::script_path(&config, &script);
+            let start = start.unwrap_or_else(chrono::Utc::now);
+            match crate::trial::run(&config, &path, d, &sessions, start).await {
+                Ok(lines) => {
+                    println!(
+                        "{} for {duration} from {} ({} pretend session{}):",
+                        path.display(),
+                        start.format("%Y-%m-%d %H:%M:%S UTC"),
+                        sessions.len(),
+                        if sessions.len() == 1 { "" } else { "s" }
+                    );
+                    for l in &lines {
+                        let offset = l.at - start;
+                        let secs = offset.num_seconds().max(0);
+                        println!("  +{:02}:{:02}:{:02}  {}", secs / 3600, secs / 60 % 60, secs % 60, l.what);
+                    }
+                    if lines.is_empty() {
+                        println!("  (nothing)");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vigil test: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
         }
         Command::Behaviours { json } => {

@@ -16,6 +16,7 @@
 //! - [`behaviours`]: the host API, the rhai binding, loading / reloading, runners, traces.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
+//! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it).
 
 pub mod alerts;
@@ -31,5 +32,6 @@ pub mod host;
 pub mod scheduler;
 pub mod sessions;
 pub mod store;
+pub mod trial;
 
 pub use host::{run, Host, HostParts};
