@@ -79,7 +79,7 @@ impl Host {
             config.timezone.0,
         ));
         if config.smtp.host.is_some() {
-            let mailer = Arc::new(crate::alerts::mailer::Mailer::new(&config.smtp)?);
+            let mailer = crate::alerts::mailer::Mailer::new(&config.smtp)?;
             let backoff = outbox::Backoff { min: config.smtp.retry_min.0, max: config.smtp.retry_max.0 };
             tasks.push(tokio::spawn(outbox::run(
                 store.clone(),

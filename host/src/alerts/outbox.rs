@@ -30,7 +30,7 @@ impl Backoff {
 /// Runs until `shutdown`. Emails in flight when it comes are finished.
 pub async fn run(
     store: Store,
-    mailer: Arc<Mailer>,
+    mut mailer: Mailer,
     clock: Clock,
     backoff: Backoff,
     wake: Arc<Notify>,
