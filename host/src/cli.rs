@@ -50,12 +50,34 @@ pub enum Command {
         #[arg(long)]
         start: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Session owners: who is emailed about their sessions.
+    Owner {
+        #[command(subcommand)]
+        action: OwnerAction,
+    },
     /// Show the loaded behaviours of the running host: triggers, next fires, last runs.
     Behaviours {
         /// Print the snapshot as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OwnerAction {
+    /// Add or change an owner.
+    Set {
+        /// Their email address.
+        email: String,
+        /// Their full name, used in emails.
+        #[arg(long)]
+        name: String,
+        /// IANA timezone for the times in their emails (e.g. Europe/Madrid).
+        #[arg(long)]
+        timezone: Option<String>,
+    },
+    /// List the owners.
+    List,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -167,11 +189,52 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Owner { action } => {
+            let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+            match owner(&config, action).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vigil owner: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Behaviours { json } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             show_behaviours(&config, json)
         }
     }
+}
+
+async fn owner(config: &Config, action: OwnerAction) -> anyhow::Result<()> {
+    let store = crate::store::Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    match action {
+        OwnerAction::Set { email, name, timezone } => {
+            if !email.contains('@') || email.contains(char::is_whitespace) {
+                anyhow::bail!("`{email}` is not an email address (e.g. ana@example.com)");
+            }
+            if let Some(tz) = &timezone {
+                tz.parse::<chrono_tz::Tz>().map_err(|_| {
+                    anyhow::anyhow!("unknown timezone `{tz}`: use an IANA name such as `Europe/Madrid`")
+                })?;
+            }
+            let o = crate::store::owners::Owner {
+                email: email.clone(),
+                full_name: name,
+                timezone,
+                updated: chrono::Utc::now(),
+            };
+            store.upsert_owner(&o).await?;
+            println!("owner {email} saved");
+        }
+        OwnerAction::List => {
+            for o in store.owners().await? {
+                println!("{}  {}  {}", o.email, o.full_name, o.timezone.as_deref().unwrap_or("-"));
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 fn load_config(path: Option<&std::path::Path>) -> Option<Config> {

@@ -66,6 +66,15 @@ impl Host {
             Some(s) => s,
             None => Store::open(config.database_url.as_deref(), &config.data_dir).await?,
         };
+        for (email, o) in &config.owners {
+            let owner = crate::store::owners::Owner {
+                email: email.clone(),
+                full_name: o.name.clone(),
+                timezone: o.timezone.map(|t| t.0.name().to_string()),
+                updated: parts.clock.now(),
+            };
+            store.upsert_owner(&owner).await?;
+        }
         let bus = parts.bus.unwrap_or_default();
         let mut tasks = vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), shutdown.clone()))];
         let scheduler =

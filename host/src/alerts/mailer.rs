@@ -65,7 +65,8 @@ impl Mailer {
                 user.clone(),
                 c.password.clone().ok_or_else(|| {
                     MailError::Config(
-                        "username is set but no password: put it in the environment variable VIGIL_SMTP__PASSWORD".into(),
+                        "username is set but no password: put it in the environment variable VIGIL_SMTP__PASSWORD"
+                            .into(),
                     )
                 })?,
             )),
@@ -109,10 +110,11 @@ impl Mailer {
             .map_err(net)?;
         tcp.set_nodelay(true).map_err(net)?;
         let hello = ClientId::default();
-        let mut conn = tokio::time::timeout(timeout, AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello))
-            .await
-            .map_err(|_| MailError::Send(format!("{host}:{port} sent no greeting within {timeout:?}")))?
-            .map_err(|e| MailError::Send(format!("greeting {host}:{port}: {e}")))?;
+        let mut conn =
+            tokio::time::timeout(timeout, AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello))
+                .await
+                .map_err(|_| MailError::Send(format!("{host}:{port} sent no greeting within {timeout:?}")))?
+                .map_err(|e| MailError::Send(format!("greeting {host}:{port}: {e}")))?;
         if starttls {
             let params =
                 TlsParameters::new(host.to_string()).map_err(|e| MailError::Config(format!("tls to {host}: {e}")))?;

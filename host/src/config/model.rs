@@ -42,6 +42,21 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// One section per behaviour, named after its file stem: `[behaviours.keepalive]`.
     pub behaviours: BTreeMap<String, BehaviourConfig>,
+    /// Session owners by email: `[owners."ana@example.com"] name = "Ana"`. Written to the store
+    /// at start (`vigil owner set` does the same from the command line).
+    pub owners: BTreeMap<String, OwnerConfig>,
+}
+
+/// `[owners."<email>"]`: who is told when their sessions need attention.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OwnerConfig {
+    /// Full name, used in emails ("Hola Ana").
+    pub name: String,
+    /// IANA timezone for the times in their emails. Default: the top-level `timezone`.
+    pub timezone: Option<TimeZone>,
+    /// The sessions they own (session ids).
+    pub sessions: Vec<String>,
 }
 
 impl Default for Config {
@@ -59,6 +74,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             alerts: AlertsConfig::default(),
             behaviours: BTreeMap::new(),
+            owners: BTreeMap::new(),
         }
     }
 }

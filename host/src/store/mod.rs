@@ -64,7 +64,13 @@ impl Store {
     pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Store, StoreError> {
         let url = match url {
             Some(u) => u.to_string(),
-            None => format!("sqlite://{}?mode=rwc", data_dir.join("vigil.db").display()),
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+                    url: data_dir.display().to_string(),
+                    source: sqlx::Error::Io(e),
+                })?;
+                format!("sqlite://{}?mode=rwc", data_dir.join("vigil.db").display())
+            }
         };
         Self::connect(&url, 8, false).await
     }
