@@ -1,12 +1,13 @@
 //! `vigil check`: validates the config, and compiles and loads every script (top level
-//! included) in a sandbox with no sessions and a throwaway store. Every problem is reported
-//! with its file and line.
+//! included) and every plugin (compiled, version-checked, `init` run) in a sandbox with no
+//! sessions and a throwaway store. Every problem is reported with its file (and line, for
+//! scripts).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::behaviours::api::{Api, Services};
-use crate::behaviours::rhai::Script;
+use crate::behaviours::loaded::{load, wasm_cache_dir};
 use crate::behaviours::valid_name;
 use crate::clock::Clock;
 use crate::config::{self, Config};
@@ -41,31 +42,34 @@ pub async fn check(path: Option<&Path>, env: Vec<(String, String)>) -> Report {
             Config::default()
         }
     };
-    check_scripts(&config, &mut report).await;
-    for p in plugin_files(&config.plugins_dir) {
-        report.notes.push(format!("{}: not checked: WASM plugins are not supported yet", p.display()));
-    }
+    check_behaviours(&config, &mut report).await;
     report
 }
 
-async fn check_scripts(config: &Config, report: &mut Report) {
-    let files = match script_files(&config.scripts_dir) {
-        Ok(f) => f,
-        Err(e) => {
-            report.problems.push(format!("{e:#}"));
-            return;
+async fn check_behaviours(config: &Config, report: &mut Report) {
+    let mut files = Vec::new();
+    for (dir, list, what) in [
+        (&config.scripts_dir, script_files(&config.scripts_dir), "scripts"),
+        (&config.plugins_dir, plugin_files(&config.plugins_dir), "plugins"),
+    ] {
+        match list {
+            Ok(f) if f.is_empty() => report.notes.push(format!("{}: no {what}", dir.display())),
+            Ok(f) => files.extend(f),
+            Err(e) => report.problems.push(format!("{e:#}")),
         }
-    };
-    if files.is_empty() {
-        report.notes.push(format!("{}: no scripts", config.scripts_dir.display()));
     }
     for name in config.behaviours.keys() {
         if !files.iter().any(|f| f.file_stem().and_then(|s| s.to_str()) == Some(name)) {
-            report
-                .notes
-                .push(format!("[behaviours.{name}]: no {}/{name}.rhai to apply it to", config.scripts_dir.display()));
+            report.notes.push(format!(
+                "[behaviours.{name}]: no {}/{name}.rhai or {}/{name}.wasm to apply it to",
+                config.scripts_dir.display(),
+                config.plugins_dir.display()
+            ));
         }
     }
+    // Compiled plugins go to the host's cache when the data folder exists (a warm start).
+    let cache = config.data_dir.exists().then(|| wasm_cache_dir(&config.data_dir));
+    let mut names: std::collections::BTreeMap<String, std::path::PathBuf> = Default::default();
     let svc = Services {
         clock: Clock::system(),
         store: Arc::new(FileStore::in_memory()),
@@ -81,8 +85,15 @@ async fn check_scripts(config: &Config, report: &mut Report) {
             report.problems.push(format!("{}: bad file name: use letters, digits, `_` and `-` only", path.display()));
             continue;
         }
+        if let Some(first) = names.insert(name.clone(), path.clone()) {
+            report.problems.push(format!(
+                "{}: the behaviour `{name}` is also {}: the host loads only the first; rename one",
+                path.display(),
+                first.display()
+            ));
+        }
         let section = config.behaviour(&name);
-        let source = match std::fs::read_to_string(&path) {
+        let source = match std::fs::read(&path) {
             Ok(s) => s,
             Err(e) => {
                 report.problems.push(format!("{}: cannot read: {e}", path.display()));
@@ -91,8 +102,11 @@ async fn check_scripts(config: &Config, report: &mut Report) {
         };
         let api = Api::new(&name, section.grants.clone(), &section.params, svc.clone());
         let limits = config.limits.with(&section.limits);
-        let p = path.clone();
-        match tokio::task::spawn_blocking(move || Script::load(&p, &source, api, limits).map(|s| s.decls.len())).await {
+        let (p, cache) = (path.clone(), cache.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            load(&p, source, api, limits, cache.as_deref()).map(|v| v.decls().len())
+        });
+        match loaded.await {
             Ok(Ok(n)) => report.notes.push(format!(
                 "{}: ok, {n} trigger{}{}",
                 path.display(),
