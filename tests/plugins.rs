@@ -45,6 +45,7 @@ const MESSAGES: [&str; 4] = ["✅ Comprobación de conexión", "🟢 Conexión a
 async fn keepalive_fires_within_its_ranges_and_sends_through_the_first_connected_session() {
     let sessions = Arc::new(MemorySessions::new());
     sessions.add("idle", SessionStatus::Qr, "UNPAIRED");
+    sessions.add("conflicted", SessionStatus::Ready, "CONFLICT"); // ready, listed first, not connected
     sessions.add("main", SessionStatus::Ready, "CONNECTED");
     let h = TestHost::start_with_plugins(&[], &[("keepalive", "keepalive")], KEEPALIVE, paused_parts(sessions.clone()))
         .await;
