@@ -89,16 +89,17 @@ fn a_host_killed_with_mail_in_the_outbox_delivers_it_after_restart_exactly_once(
     );
     // First run: no SMTP server configured, so the email waits in the outbox.
     std::fs::write(dir.path().join("vigil.toml"), &base).unwrap();
+    let log = dir.path().join("first.log");
     let mut first = Command::new(vigil_bin())
         .current_dir(dir.path())
         .arg("run")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let db = dir.path().join("data/vigil.db");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let deadline = Instant::now() + W;
+    let deadline = Instant::now() + W * 3;
     loop {
         let queued = db.exists()
             && rt.block_on(async {
@@ -110,7 +111,11 @@ fn a_host_killed_with_mail_in_the_outbox_delivers_it_after_restart_exactly_once(
         if queued {
             break;
         }
-        assert!(Instant::now() < deadline, "the email never reached the outbox");
+        assert!(
+            Instant::now() < deadline,
+            "the email never reached the outbox; the host said:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     first.kill().unwrap(); // SIGKILL

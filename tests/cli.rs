@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigil_tests::vigil_bin;
+use vigil_tests::{built_plugin, vigil_bin};
 
 fn folder(config: &str, scripts: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -42,6 +42,23 @@ fn check_reports_a_bad_script_and_an_unknown_key_with_their_lines() {
     assert!(stdout.contains("vigil.toml:5:1: key `max_operatoins`: unknown field `max_operatoins`"), "{stdout}");
     assert!(stdout.contains("scripts/bad.rhai:4:"), "{stdout}");
     assert!(stdout.contains("scripts/good.rhai: ok, 1 trigger"), "{stdout}");
+    assert!(stdout.contains("vigil check: 2 problems"), "{stdout}");
+}
+
+#[test]
+fn check_compiles_every_plugin_and_reports_each_bad_one_with_its_file() {
+    let dir = folder("", &[]);
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(built_plugin("keepalive"), plugins.join("keepalive.wasm")).unwrap();
+    std::fs::copy(built_plugin("future-wit"), plugins.join("future.wasm")).unwrap();
+    std::fs::write(plugins.join("junk.wasm"), b"\0asm not really").unwrap();
+    let out = vigil(dir.path(), &["check"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "non-zero exit expected:\n{stdout}");
+    assert!(stdout.contains("plugins/keepalive.wasm: ok, 1 trigger"), "{stdout}");
+    assert!(stdout.contains("plugins/future.wasm: refused: it was built against vigil:host@1.0.0"), "{stdout}");
+    assert!(stdout.contains("plugins/junk.wasm: not a valid WASM component"), "{stdout}");
     assert!(stdout.contains("vigil check: 2 problems"), "{stdout}");
 }
 

@@ -1,19 +1,15 @@
 //! `vigil check`: validates the config, and compiles and loads every script (top level
-//! included) in a sandbox with no sessions and a throwaway store. Every problem is reported
-//! with its file and line.
+//! included) and every plugin (compiled, version-checked, `init` run) in a sandbox with no
+//! sessions and a throwaway store. Every problem is reported with its file (and line, for
+//! scripts).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::behaviours::api::{Api, Services};
-use crate::behaviours::rhai::Script;
+use crate::behaviours::loaded::{load, wasm_cache_dir};
 use crate::behaviours::valid_name;
-use crate::clock::Clock;
 use crate::config::{self, Config};
-use crate::events::EventBus;
 use crate::host::{plugin_files, script_files};
-use crate::sessions::NoSessions;
-use crate::store::Store;
 
 /// What `vigil check` found.
 #[derive(Debug, Default)]
@@ -41,62 +37,54 @@ pub async fn check(path: Option<&Path>, env: Vec<(String, String)>) -> Report {
             Config::default()
         }
     };
-    check_scripts(&config, &mut report).await;
+    check_behaviours(&config, &mut report).await;
     report.problems.extend(crate::alerts::templates::check_dir(&config.templates_dir()));
-    for p in plugin_files(&config.plugins_dir) {
-        report.notes.push(format!("{}: not checked: WASM plugins are not supported yet", p.display()));
-    }
     report
 }
 
-async fn check_scripts(config: &Config, report: &mut Report) {
-    let files = match script_files(&config.scripts_dir) {
-        Ok(f) => f,
-        Err(e) => {
-            report.problems.push(format!("{e:#}"));
-            return;
+async fn check_behaviours(config: &Config, report: &mut Report) {
+    let mut files = Vec::new();
+    for (dir, list, what) in [
+        (&config.scripts_dir, script_files(&config.scripts_dir), "scripts"),
+        (&config.plugins_dir, plugin_files(&config.plugins_dir), "plugins"),
+    ] {
+        match list {
+            Ok(f) if f.is_empty() => report.notes.push(format!("{}: no {what}", dir.display())),
+            Ok(f) => files.extend(f),
+            Err(e) => report.problems.push(format!("{e:#}")),
         }
-    };
-    if files.is_empty() {
-        report.notes.push(format!("{}: no scripts", config.scripts_dir.display()));
     }
     let defaults: toml::Table = toml::from_str(crate::config::DEFAULTS).expect("embedded defaults parse");
     let default_names: Vec<&String> =
         defaults.get("behaviours").and_then(|b| b.as_table()).map(|t| t.keys().collect()).unwrap_or_default();
     for name in config.behaviours.keys().filter(|n| !default_names.contains(n)) {
         if !files.iter().any(|f| f.file_stem().and_then(|s| s.to_str()) == Some(name)) {
-            report
-                .notes
-                .push(format!("[behaviours.{name}]: no {}/{name}.rhai to apply it to", config.scripts_dir.display()));
+            report.notes.push(format!(
+                "[behaviours.{name}]: no {}/{name}.rhai or {}/{name}.wasm to apply it to",
+                config.scripts_dir.display(),
+                config.plugins_dir.display()
+            ));
         }
     }
-    let store = Store::memory().await;
-    let svc = Services {
-        clock: Clock::system(),
-        alerts: Arc::new(crate::alerts::Alerts::new(
-            store.clone(),
-            config.alerts.clone(),
-            config.templates_dir(),
-            Arc::new(NoSessions),
-            Clock::system(),
-            config.timezone.0,
-        )),
-        store,
-        sessions: Arc::new(NoSessions),
-        bus: EventBus::new(),
-        rt: tokio::runtime::Handle::current(),
-        default_tz: config.timezone.0,
-        seed: Some(0),
-        data_dir: config.data_dir.clone(),
-    };
+    // Compiled plugins go to the host's cache when the data folder exists (a warm start).
+    let cache = config.data_dir.exists().then(|| wasm_cache_dir(&config.data_dir));
+    let mut names: std::collections::BTreeMap<String, std::path::PathBuf> = Default::default();
+    let svc = Services::sandbox(config).await;
     for path in files {
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         if !valid_name(&name) {
             report.problems.push(format!("{}: bad file name: use letters, digits, `_` and `-` only", path.display()));
             continue;
         }
+        if let Some(first) = names.insert(name.clone(), path.clone()) {
+            report.problems.push(format!(
+                "{}: the behaviour `{name}` is also {}: the host loads only the first; rename one",
+                path.display(),
+                first.display()
+            ));
+        }
         let section = config.behaviour(&name);
-        let source = match std::fs::read_to_string(&path) {
+        let source = match std::fs::read(&path) {
             Ok(s) => s,
             Err(e) => {
                 report.problems.push(format!("{}: cannot read: {e}", path.display()));
@@ -105,8 +93,11 @@ async fn check_scripts(config: &Config, report: &mut Report) {
         };
         let api = Api::new(&name, section.grants.clone(), &section.params, svc.clone());
         let limits = config.limits.with(&section.limits);
-        let p = path.clone();
-        match tokio::task::spawn_blocking(move || Script::load(&p, &source, api, limits).map(|s| s.decls.len())).await {
+        let (p, cache) = (path.clone(), cache.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            load(&p, source, api, limits, cache.as_deref()).map(|v| v.decls().len())
+        });
+        match loaded.await {
             Ok(Ok(n)) => report.notes.push(format!(
                 "{}: ok, {n} trigger{}{}",
                 path.display(),

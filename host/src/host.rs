@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alerts::{outbox, Alerts};
 use crate::behaviours::api::Services;
 use crate::behaviours::status::BehaviourView;
-use crate::behaviours::{is_script, watch, Behaviours};
+use crate::behaviours::{is_plugin, is_script, watch, Behaviours};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::EventBus;
@@ -26,7 +26,7 @@ pub struct HostParts {
     pub sessions: Arc<dyn Sessions>,
     /// `None`: the store `database_url` names (SQLite in `data_dir` by default).
     pub store: Option<Store>,
-    /// Watch `scripts/` for changes (off in paused-clock tests).
+    /// Watch `scripts/` and `plugins/` for changes (off in paused-clock tests).
     pub watch: bool,
     /// The event bus, when the caller wants to subscribe before anything happens.
     pub bus: Option<EventBus>,
@@ -56,7 +56,7 @@ pub fn snapshot_path(config: &Config) -> PathBuf {
 }
 
 impl Host {
-    /// Starts the host: opens the store, loads every script, starts watching.
+    /// Starts the host: opens the store, loads every script and plugin, starts watching.
     pub async fn start(config: Config, parts: HostParts, shutdown: CancellationToken) -> anyhow::Result<Host> {
         let config = Arc::new(config);
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -120,21 +120,19 @@ impl Host {
             shutdown.clone(),
         )));
 
-        let dir = &config.scripts_dir;
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create the scripts folder {}", dir.display()))?;
-            tracing::info!(dir = %dir.display(), "created the scripts folder (it was missing); put behaviours in it as <name>.rhai");
+        let (scripts, plugins) = (&config.scripts_dir, &config.plugins_dir);
+        for (dir, what) in [(scripts, "scripts (<name>.rhai)"), (plugins, "plugins (<name>.wasm)")] {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create the folder {}", dir.display()))?;
+                tracing::info!(dir = %dir.display(), "created the folder (it was missing); put {what} in it");
+            }
         }
         if parts.watch {
-            watch::spawn(dir, config.reload_debounce.0, behaviours.clone(), shutdown.clone())
-                .with_context(|| format!("cannot watch {} for changes", dir.display()))?;
+            watch::spawn(&[scripts, plugins], config.reload_debounce.0, behaviours.clone(), shutdown.clone())
+                .with_context(|| format!("cannot watch {} and {} for changes", scripts.display(), plugins.display()))?;
         }
-        for path in script_files(dir)? {
+        for path in script_files(scripts)?.into_iter().chain(plugin_files(plugins)?) {
             behaviours.sync(path).await;
-        }
-        if plugin_files(&config.plugins_dir).next().is_some() {
-            tracing::warn!(dir = %config.plugins_dir.display(), "WASM plugins are not supported yet: the .wasm files there are not loaded");
         }
         Ok(Host { config, bus, scheduler, behaviours, store, alerts, shutdown, tasks })
     }
@@ -201,14 +199,15 @@ pub fn script_files(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// The `*.wasm` files of `dir`.
-pub fn plugin_files(dir: &std::path::Path) -> impl Iterator<Item = PathBuf> {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+/// The `*.wasm` files of `dir`, sorted.
+pub fn plugin_files(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file() && is_plugin(p)).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read the plugins folder {}", dir.display())),
+    };
+    v.sort();
+    Ok(v)
 }
 
 /// Appends bus events to the store's event log, in batches.

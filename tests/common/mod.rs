@@ -1,5 +1,6 @@
 //! Shared helpers for vigil's integration tests and benchmarks: a host on a temp folder, event
-//! waits with deadlines, the two ways editors save a file, and the `vigil` binary.
+//! waits with deadlines, the two ways editors save a file, the `vigil` binary, and the WASM
+//! plugins built from `plugins/` and `tests/fixtures/plugins/`.
 
 pub mod pg;
 pub mod smtp;
@@ -45,8 +46,44 @@ impl TestHost {
         TestHost { dir, host, events, shutdown }
     }
 
+    /// Writes `scripts` and copies the built plugins `plugins` (behaviour name, built plugin
+    /// name as in [`built_plugin`]) into `plugins/`, then starts a host.
+    pub async fn start_with_plugins(
+        scripts: &[(&str, &str)],
+        plugins: &[(&str, &str)],
+        config_toml: &str,
+        parts: HostParts,
+    ) -> TestHost {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scripts_dir = dir.path().join("scripts");
+        let plugins_dir = dir.path().join("plugins");
+        std::fs::create_dir_all(&scripts_dir).unwrap();
+        std::fs::create_dir_all(&plugins_dir).unwrap();
+        for (name, src) in scripts {
+            std::fs::write(scripts_dir.join(format!("{name}.rhai")), src).unwrap();
+        }
+        for (name, built) in plugins {
+            std::fs::copy(built_plugin(built), plugins_dir.join(format!("{name}.wasm"))).unwrap();
+        }
+        let config = config_in(dir.path(), config_toml);
+        let shutdown = CancellationToken::new();
+        let host = Host::start(config, parts, shutdown.clone()).await.expect("host starts");
+        let events = host.bus().subscribe();
+        TestHost { dir, host, events, shutdown }
+    }
+
     pub fn script(&self, name: &str) -> PathBuf {
         self.dir.path().join("scripts").join(format!("{name}.rhai"))
+    }
+
+    /// `plugins/<name>.wasm` in the host's folder.
+    pub fn plugin(&self, name: &str) -> PathBuf {
+        self.dir.path().join("plugins").join(format!("{name}.wasm"))
+    }
+
+    /// The behaviour `name` as the host shows it (panics if it is not there).
+    pub fn view(&self, name: &str) -> vigil::behaviours::status::BehaviourView {
+        self.host.behaviours().into_iter().find(|b| b.name == name).unwrap_or_else(|| panic!("no behaviour `{name}`"))
     }
 
     /// Waits for the first event that satisfies `pred`, failing the test after `within`.
@@ -111,6 +148,21 @@ pub fn write_by_rename(path: &Path, content: &str) {
     let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
     std::fs::write(&tmp, content).unwrap();
     std::fs::rename(&tmp, path).unwrap();
+}
+
+/// The plugin `name` (`beat-one`, `keepalive`, …) built as a component by `plugins/build`, which
+/// runs once per test process (a no-op when nothing changed) and writes each file atomically.
+pub fn built_plugin(name: &str) -> PathBuf {
+    static DIST: OnceLock<PathBuf> = OnceLock::new();
+    let dist = DIST.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/build");
+        let out = std::process::Command::new("bash").arg(&script).output().expect("bash runs plugins/build");
+        assert!(out.status.success(), "plugins/build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        PathBuf::from(String::from_utf8(out.stdout).expect("utf-8 path").trim())
+    });
+    let p = dist.join(format!("{name}.wasm"));
+    assert!(p.exists(), "plugins/build made no {}", p.display());
+    p
 }
 
 /// The `vigil` binary, built once per test process if needed.

@@ -58,6 +58,33 @@ pub struct Services {
     pub data_dir: std::path::PathBuf,
 }
 
+impl Services {
+    /// Services with no sessions, a throwaway in-memory store and no SMTP, on the current
+    /// runtime: for `vigil check`, tests and benchmarks.
+    pub async fn sandbox(config: &crate::config::Config) -> Services {
+        let store = Store::memory().await;
+        let sessions: Arc<dyn Sessions> = Arc::new(crate::sessions::NoSessions);
+        Services {
+            clock: Clock::system(),
+            alerts: Arc::new(Alerts::new(
+                store.clone(),
+                config.alerts.clone(),
+                config.templates_dir(),
+                sessions.clone(),
+                Clock::system(),
+                config.timezone.0,
+            )),
+            store,
+            sessions,
+            bus: EventBus::new(),
+            rt: tokio::runtime::Handle::current(),
+            default_tz: config.timezone.0,
+            seed: Some(0),
+            data_dir: config.data_dir.clone(),
+        }
+    }
+}
+
 /// Where a behaviour is: running its top level, or a handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {

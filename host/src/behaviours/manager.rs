@@ -1,8 +1,14 @@
-//! Loading, reloading and unloading behaviours. One actor task owns every slot; the watcher
-//! and start-up send it file paths. Reload = compile the new version on a blocking thread;
+//! Loading, reloading and unloading behaviours — rhai scripts and WASM plugins alike, through
+//! [`Loaded`]. One actor task owns every slot; the watchers and start-up send it file paths.
+//! Reload = compile the new version on a blocking thread;
 //! on failure the old version keeps running and the error is reported with its line; on
 //! success the trigger sets are diffed: unchanged triggers keep their timers (and so their
 //! next fire time), removed ones are cancelled, new ones registered.
+//!
+//! A behaviour's name is its file stem, across both folders: while `scripts/x.rhai` is loaded,
+//! `plugins/x.wasm` is refused (and the other way round), and deleting one never unloads the
+//! other. A plugin that fails to load while its file is still changing (a copy in progress) is
+//! retried after the debounce instead of reported.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -14,7 +20,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{Api, Services};
-use super::rhai::{Script, ScriptError};
+use super::loaded::{load, wasm_cache_dir, Binding, Loaded};
+use super::rhai::ScriptError;
 use super::runner::{Current, EventJob, Runner};
 use super::status::{Board, Entry, TriggerEntry};
 use super::trace::TraceLog;
@@ -72,6 +79,7 @@ impl Behaviours {
             subs: subs.clone(),
             slots: BTreeMap::new(),
             shutdown: shutdown.clone(),
+            retry: tx.downgrade(),
         };
         tokio::spawn(manager.run(rx));
         tokio::spawn(dispatch(svc.bus.subscribe(), subs, shutdown));
@@ -112,6 +120,14 @@ struct Manager {
     subs: Subscriptions,
     slots: BTreeMap<String, Slot>,
     shutdown: CancellationToken,
+    /// Re-queues a sync (a plugin that failed while its file was still being written).
+    retry: mpsc::WeakSender<Command>,
+}
+
+/// Size and modification time: has a file changed since it was read?
+fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
 }
 
 impl Manager {
@@ -148,12 +164,32 @@ impl Manager {
 
     async fn sync(&mut self, path: &Path) {
         let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { return };
+        let Some(binding) = Binding::of(path) else { return };
         if !valid_name(&name) {
             tracing::warn!(path = %path.display(), "ignored: a behaviour's file name may only use letters, digits, `_` and `-`");
             return;
         }
-        let source = match std::fs::read_to_string(path) {
-            Ok(s) => s,
+        // The same name in the other folder: the first one loaded keeps it.
+        if let Some(other) = self.slots.get(&name).map(|s| s.path.clone()).filter(|p| p != path) {
+            if other.exists() {
+                if path.exists() {
+                    let message = format!(
+                        "{}: not loaded: the behaviour `{name}` is already {}; rename one of the two files",
+                        path.display(),
+                        other.display()
+                    );
+                    tracing::error!(behaviour = %name, "{message}");
+                    self.event(
+                        "behaviour.error",
+                        serde_json::json!({"behaviour": name, "phase": "load", "path": path, "message": message}),
+                    );
+                }
+                return;
+            }
+        }
+        let before = stamp(path);
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.unload(&name, true).await;
                 return;
@@ -171,26 +207,44 @@ impl Manager {
             tracing::info!(behaviour = %name, "not loaded: disabled in the config (enabled = false)");
             return;
         }
-        let hash: [u8; 32] = Sha256::digest(source.as_bytes()).into();
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
         if self.slots.get(&name).is_some_and(|s| s.hash == hash && s.path == path) {
             return; // touched, not changed
         }
         let api = Api::new(&name, section.grants.clone(), &section.params, self.svc.clone());
         let limits = self.config.limits.with(&section.limits);
         let p = path.to_path_buf();
-        let loaded = tokio::task::spawn_blocking(move || Script::load(&p, &source, api, limits)).await;
-        let script = match loaded {
-            Ok(Ok(s)) => Arc::new(s),
-            Ok(Err(e)) => return self.report_script_error(&name, path, e),
+        let cache = wasm_cache_dir(&self.config.data_dir);
+        let loaded = tokio::task::spawn_blocking(move || load(&p, bytes, api, limits, Some(&cache))).await;
+        let version = match loaded {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                if binding == Binding::Wasm && stamp(path) != before && self.retry_later(path) {
+                    tracing::debug!(behaviour = %name, "{e} — the file is still changing; retrying");
+                    return;
+                }
+                return self.report_script_error(&name, path, e);
+            }
             Err(e) => {
                 return self.report_load_error(&name, path, format!("{}: the loader failed: {e}", path.display()))
             }
         };
         if self.slots.contains_key(&name) {
-            self.replace(&name, path, hash, script).await;
+            self.replace(&name, path, hash, version).await;
         } else {
-            self.install(&name, path, hash, script).await;
+            self.install(&name, path, hash, version).await;
         }
+    }
+
+    /// Syncs `path` again after the debounce; false when the manager is going away.
+    fn retry_later(&self, path: &Path) -> bool {
+        let Some(tx) = self.retry.upgrade() else { return false };
+        let (path, wait) = (path.to_path_buf(), self.config.reload_debounce.0);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(Command::Sync(path, None)).await;
+        });
+        true
     }
 
     fn report_script_error(&self, name: &str, path: &Path, e: ScriptError) {
@@ -214,6 +268,7 @@ impl Manager {
                     loaded_at: self.svc.clock.now(),
                     reloads: 0,
                     load_error: Some(message),
+                    compiled: None,
                     runs: 0,
                     failures: 0,
                     last_error: None,
@@ -229,12 +284,12 @@ impl Manager {
     async fn apply_timers(
         &self,
         name: &str,
-        script: &Script,
+        script: &dyn Loaded,
         timers: &mut HashMap<String, TimerId>,
         fire_tx: &mpsc::Sender<crate::scheduler::Fire>,
     ) {
         let wanted: HashSet<String> =
-            script.decls.iter().filter(|d| matches!(d.kind, TriggerKind::Timer(_))).map(|d| d.key()).collect();
+            script.decls().iter().filter(|d| matches!(d.kind, TriggerKind::Timer(_))).map(|d| d.key()).collect();
         timers.retain(|key, id| {
             let keep = wanted.contains(key);
             if !keep {
@@ -242,7 +297,7 @@ impl Manager {
             }
             keep
         });
-        for d in &script.decls {
+        for d in script.decls() {
             if let TriggerKind::Timer(spec) = &d.kind {
                 let key = d.key();
                 if let std::collections::hash_map::Entry::Vacant(slot) = timers.entry(key) {
@@ -253,9 +308,9 @@ impl Manager {
         }
     }
 
-    fn trigger_entries(script: &Script, timers: &HashMap<String, TimerId>) -> Vec<TriggerEntry> {
+    fn trigger_entries(script: &dyn Loaded, timers: &HashMap<String, TimerId>) -> Vec<TriggerEntry> {
         script
-            .decls
+            .decls()
             .iter()
             .map(|d| {
                 let key = d.key();
@@ -264,9 +319,9 @@ impl Manager {
             .collect()
     }
 
-    fn subscribe(&self, name: &str, script: &Script, tx: mpsc::Sender<EventJob>) {
+    fn subscribe(&self, name: &str, script: &dyn Loaded, tx: mpsc::Sender<EventJob>) {
         let subs: Vec<(String, String, String)> = script
-            .decls
+            .decls()
             .iter()
             .filter_map(|d| match &d.kind {
                 TriggerKind::Event(p) => Some((p.clone(), d.key(), d.handler.clone())),
@@ -276,14 +331,14 @@ impl Manager {
         self.subs.write().expect("subscriptions").insert(name.to_string(), (subs, tx));
     }
 
-    async fn install(&mut self, name: &str, path: &Path, hash: [u8; 32], script: Arc<Script>) {
+    async fn install(&mut self, name: &str, path: &Path, hash: [u8; 32], script: Arc<dyn Loaded>) {
         let (fire_tx, fires) = mpsc::channel(QUEUE);
         let (event_tx, events) = mpsc::channel(QUEUE);
         let current: Current = Arc::new(RwLock::new(script.clone()));
         let stop = CancellationToken::new();
         let mut timers = HashMap::new();
-        self.apply_timers(name, &script, &mut timers, &fire_tx).await;
-        self.subscribe(name, &script, event_tx);
+        self.apply_timers(name, &*script, &mut timers, &fire_tx).await;
+        self.subscribe(name, &*script, event_tx);
         self.board.insert(
             name,
             Entry {
@@ -291,10 +346,11 @@ impl Manager {
                 loaded_at: self.svc.clock.now(),
                 reloads: 0,
                 load_error: None,
+                compiled: script.compiled(),
                 runs: 0,
                 failures: 0,
                 last_error: None,
-                triggers: Self::trigger_entries(&script, &timers),
+                triggers: Self::trigger_entries(&*script, &timers),
                 traces: TraceLog::default(),
             },
         );
@@ -312,30 +368,31 @@ impl Manager {
             grace: self.config.shutdown_grace.0,
         };
         let runner = tokio::spawn(runner.run());
-        tracing::info!(behaviour = %name, triggers = script.decls.len(), "loaded {}", path.display());
-        self.event("behaviour.loaded", serde_json::json!({"behaviour": name, "path": path, "triggers": script.decls.iter().map(|d| d.key()).collect::<Vec<_>>()}));
+        tracing::info!(behaviour = %name, triggers = script.decls().len(), "loaded {}", path.display());
+        self.event("behaviour.loaded", serde_json::json!({"behaviour": name, "path": path, "triggers": script.decls().iter().map(|d| d.key()).collect::<Vec<_>>()}));
         self.slots
             .insert(name.to_string(), Slot { path: path.to_path_buf(), hash, current, timers, fire_tx, stop, runner });
     }
 
-    async fn replace(&mut self, name: &str, path: &Path, hash: [u8; 32], script: Arc<Script>) {
+    async fn replace(&mut self, name: &str, path: &Path, hash: [u8; 32], script: Arc<dyn Loaded>) {
         let mut slot = self.slots.remove(name).expect("slot exists");
         *slot.current.write().expect("current script") = script.clone();
         let mut timers = std::mem::take(&mut slot.timers);
-        self.apply_timers(name, &script, &mut timers, &slot.fire_tx).await;
+        self.apply_timers(name, &*script, &mut timers, &slot.fire_tx).await;
         let event_tx = self.subs.read().expect("subscriptions").get(name).map(|(_, tx)| tx.clone());
         if let Some(tx) = event_tx {
-            self.subscribe(name, &script, tx);
+            self.subscribe(name, &*script, tx);
         }
-        let entries = Self::trigger_entries(&script, &timers);
+        let entries = Self::trigger_entries(&*script, &timers);
         self.board.update(name, |e| {
             e.reloads += 1;
             e.load_error = None;
+            e.compiled = script.compiled();
             e.path = path.to_path_buf();
             e.triggers = entries;
         });
         tracing::info!(behaviour = %name, "reloaded {}", path.display());
-        self.event("behaviour.reloaded", serde_json::json!({"behaviour": name, "path": path, "triggers": script.decls.iter().map(|d| d.key()).collect::<Vec<_>>()}));
+        self.event("behaviour.reloaded", serde_json::json!({"behaviour": name, "path": path, "triggers": script.decls().iter().map(|d| d.key()).collect::<Vec<_>>()}));
         slot.timers = timers;
         slot.hash = hash;
         slot.path = path.to_path_buf();

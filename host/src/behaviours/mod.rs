@@ -1,26 +1,34 @@
-//! Behaviours: the files users edit. A behaviour is `scripts/<name>.rhai`; its top level
-//! registers triggers, its handlers run when they fire.
+//! Behaviours: the files users edit. A behaviour is `scripts/<name>.rhai` or
+//! `plugins/<name>.wasm` (a component of the `vigil:host` WIT world); its top level (a
+//! plugin's `init`) registers triggers, its handlers run when they fire.
 //!
 //! - [`api`]: the host API as binding-neutral Rust (capability checks, call records).
 //! - [`rhai`]: the rhai binding: engine, limits, loading a script, calling a handler.
+//! - [`wasm`]: the WASM binding: WIT bindings, the shared engine and compile cache, plugins
+//!   with epoch deadlines and memory limits.
+//! - [`loaded`]: what both bindings' loaded versions offer the rest (a trait), and loading a
+//!   file by its extension.
 //! - [`trigger`]: trigger declarations and their stable keys.
 //! - [`manager`]: load / reload / unload, trigger diffing, event dispatch.
 //! - [`runner`]: one task per behaviour running its handlers on blocking threads.
-//! - [`watch`]: the debounced file watcher on `scripts/`.
+//! - [`watch`]: the debounced file watcher on `scripts/` and `plugins/`.
 //! - [`status`]: the status board and the snapshot file `vigil behaviours` reads.
 //! - [`trace`]: run traces, the last 20 per behaviour.
 
 pub mod api;
+pub(crate) mod loaded;
 mod manager;
 pub mod rhai;
 mod runner;
 pub mod status;
 pub mod trace;
 pub mod trigger;
+pub mod wasm;
 pub(crate) mod watch;
 
+pub use loaded::Loaded;
 pub use manager::{valid_name, Behaviours};
-pub use watch::is_script;
+pub use watch::{is_behaviour_file, is_plugin, is_script};
 
 #[cfg(test)]
 mod default_scripts_tests;

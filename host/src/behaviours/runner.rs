@@ -1,5 +1,5 @@
 //! One task per behaviour: it receives timer fires and events, runs the handler of the
-//! current script version on a blocking thread, and records a trace. A handler that fails or
+//! current version (a rhai script or a WASM plugin) on a blocking thread, and records a trace. A handler that fails or
 //! passes a limit is reported; the next fire runs as usual.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::rhai::Script;
+use super::loaded::Loaded;
 use super::status::Board;
 use super::trace::{Outcome, Trace};
 use super::trigger::TriggerKind;
@@ -25,7 +25,7 @@ pub(crate) struct EventJob {
 }
 
 /// The current version of a behaviour, swapped on reload.
-pub(crate) type Current = Arc<RwLock<Arc<Script>>>;
+pub(crate) type Current = Arc<RwLock<Arc<dyn Loaded>>>;
 
 pub(crate) struct Runner {
     pub name: String,
@@ -110,7 +110,7 @@ impl Runner {
 
     fn handler_for(&self, key: &str) -> Option<String> {
         let script = self.current.read().expect("current script").clone();
-        script.decls.iter().find(|d| d.key() == key).map(|d| d.handler.clone())
+        script.decls().iter().find(|d| d.key() == key).map(|d| d.handler.clone())
     }
 
     /// Runs one handler; returns the one-shot triggers it added.

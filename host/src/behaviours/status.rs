@@ -29,6 +29,10 @@ pub struct BehaviourView {
     pub reloads: u64,
     /// The file on disk does not load; the version before it keeps running.
     pub load_error: Option<String>,
+    /// For a WASM plugin, where the running version's machine code came from: `compiled`
+    /// (compiled at load) or `cache` (from `data/cache/wasm`). `None` for scripts.
+    #[serde(default)]
+    pub compiled: Option<String>,
     pub runs: u64,
     pub failures: u64,
     pub last_error: Option<String>,
@@ -58,6 +62,7 @@ pub(crate) struct Entry {
     pub loaded_at: DateTime<Utc>,
     pub reloads: u64,
     pub load_error: Option<String>,
+    pub compiled: Option<&'static str>,
     pub runs: u64,
     pub failures: u64,
     pub last_error: Option<String>,
@@ -134,6 +139,7 @@ impl Board {
                     loaded_at: e.loaded_at,
                     reloads: e.reloads,
                     load_error: e.load_error,
+                    compiled: e.compiled.map(str::to_string),
                     runs: e.runs,
                     failures: e.failures,
                     last_error: e.last_error,

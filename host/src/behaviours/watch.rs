@@ -1,31 +1,52 @@
-//! Watching `scripts/` for changes (notify), debounced: editors write in bursts, and many save
-//! by writing a temp file and renaming it over the original. Only `*.rhai` names count; the
-//! manager decides from the file on disk (exists → load/reload, gone → unload) and skips files
-//! whose content did not change.
+//! Watching `scripts/` and `plugins/` for changes (notify), debounced: editors write in bursts,
+//! many save by writing a temp file and renaming it over the original, and a `.wasm` may be
+//! copied in slowly. Only `*.rhai` and `*.wasm` names count; the manager decides from the file
+//! on disk (exists → load/reload, gone → unload) and skips files whose content did not change.
+//!
+//! A plugin is handed over only once it has settled: its size and modification time are the
+//! same before and after one more debounce. A file still growing waits for the next round.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::loaded::Binding;
 use super::manager::Behaviours;
 
 /// The longest a burst of changes can postpone a reload.
 const MAX_DELAY: Duration = Duration::from_secs(2);
 
-/// Is this a behaviour file (not an editor's temp or backup file)?
-pub fn is_script(path: &Path) -> bool {
+/// Is this a behaviour file — `*.rhai` or `*.wasm`, not an editor's temp or backup file?
+pub fn is_behaviour_file(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
-    !name.starts_with('.') && path.extension().is_some_and(|e| e == "rhai")
+    !name.starts_with('.') && Binding::of(path).is_some()
 }
 
-/// Watches `dir` until `shutdown`, sending changed scripts to `behaviours` after `debounce`
-/// of quiet. Returns once the watch is set up.
+/// Is this a rhai script (`*.rhai`, not a temp file)?
+pub fn is_script(path: &Path) -> bool {
+    is_behaviour_file(path) && Binding::of(path) == Some(Binding::Rhai)
+}
+
+/// Is this a WASM plugin (`*.wasm`, not a temp file)?
+pub fn is_plugin(path: &Path) -> bool {
+    is_behaviour_file(path) && Binding::of(path) == Some(Binding::Wasm)
+}
+
+type Stamp = Option<(u64, SystemTime)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+/// Watches `dirs` until `shutdown`, sending changed behaviour files to `behaviours` after
+/// `debounce` of quiet. Returns once the watches are set up.
 pub(crate) fn spawn(
-    dir: &Path,
+    dirs: &[&Path],
     debounce: Duration,
     behaviours: Behaviours,
     shutdown: CancellationToken,
@@ -34,23 +55,27 @@ pub(crate) fn spawn(
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
         Ok(ev) => {
             for p in ev.paths {
-                if is_script(&p) {
+                if is_behaviour_file(&p) {
                     let _ = tx.blocking_send(p);
                 }
             }
         }
         Err(e) => tracing::warn!("file watcher: {e}"),
     })?;
-    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    for dir in dirs {
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    }
     tokio::spawn(async move {
         let _watcher = watcher; // dropped (and so stopped) when this task ends
         let mut pending: BTreeSet<PathBuf> = BTreeSet::new();
         loop {
-            let first = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                p = rx.recv() => match p { Some(p) => p, None => return },
-            };
-            pending.insert(first);
+            if pending.is_empty() {
+                let first = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    p = rx.recv() => match p { Some(p) => p, None => return },
+                };
+                pending.insert(first);
+            }
             let burst_end = tokio::time::Instant::now() + MAX_DELAY;
             loop {
                 let quiet = tokio::time::sleep(debounce);
@@ -61,9 +86,25 @@ pub(crate) fn spawn(
                     p = rx.recv() => match p { Some(p) => { pending.insert(p); } None => break },
                 }
             }
-            for p in std::mem::take(&mut pending) {
-                behaviours.notify(p).await;
+            // Plugins: settled only if size and mtime hold for one more debounce.
+            let plugins: BTreeMap<PathBuf, Stamp> =
+                pending.iter().filter(|p| is_plugin(p)).map(|p| (p.clone(), stamp(p))).collect();
+            if !plugins.is_empty() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(debounce) => {}
+                }
             }
+            let mut unsettled = BTreeSet::new();
+            for p in std::mem::take(&mut pending) {
+                if plugins.get(&p).is_some_and(|before| *before != stamp(&p)) {
+                    tracing::debug!(path = %p.display(), "still being written; waiting for it to settle");
+                    unsettled.insert(p);
+                } else {
+                    behaviours.notify(p).await;
+                }
+            }
+            pending = unsettled;
         }
     });
     Ok(())
@@ -71,15 +112,20 @@ pub(crate) fn spawn(
 
 #[cfg(test)]
 mod tests {
-    use super::is_script;
+    use super::{is_behaviour_file, is_plugin, is_script};
     use std::path::Path;
 
     #[test]
-    fn only_rhai_files_count() {
+    fn only_rhai_and_wasm_files_count() {
         assert!(is_script(Path::new("scripts/keepalive.rhai")));
         assert!(!is_script(Path::new("scripts/.keepalive.rhai.swp")));
         assert!(!is_script(Path::new("scripts/keepalive.rhai~")));
         assert!(!is_script(Path::new("scripts/4913")));
         assert!(!is_script(Path::new("scripts/.#keepalive.rhai")));
+        assert!(is_plugin(Path::new("plugins/keepalive.wasm")));
+        assert!(!is_plugin(Path::new("plugins/.keepalive.wasm.part")));
+        assert!(!is_plugin(Path::new("plugins/keepalive.rhai")));
+        assert!(!is_behaviour_file(Path::new("plugins/keepalive.wasm.tmp")));
+        assert!(!is_behaviour_file(Path::new("plugins/Cargo.toml")));
     }
 }

@@ -199,8 +199,12 @@ pub struct Limits {
     pub max_array_size: usize,
     /// Entries in one object map. Default 100,000.
     pub max_map_size: usize,
-    /// Wall-clock time per run, host calls included. Default `10s`.
+    /// Wall-clock time per run, host calls included. Default `10s`. For WASM plugins this is
+    /// the epoch deadline of each call (`init` included).
     pub run_budget: HumanDuration,
+    /// Bytes of linear memory one WASM plugin may grow to; growing past it stops the call.
+    /// Default 67,108,864 (64 MiB). Not used by rhai scripts (see the size limits above).
+    pub max_memory: usize,
 }
 
 impl Default for Limits {
@@ -212,6 +216,7 @@ impl Default for Limits {
             max_array_size: 100_000,
             max_map_size: 100_000,
             run_budget: HumanDuration(Duration::from_secs(10)),
+            max_memory: 64 << 20,
         }
     }
 }
@@ -226,6 +231,7 @@ pub struct LimitsOverride {
     pub max_array_size: Option<usize>,
     pub max_map_size: Option<usize>,
     pub run_budget: Option<HumanDuration>,
+    pub max_memory: Option<usize>,
 }
 
 impl Limits {
@@ -238,6 +244,7 @@ impl Limits {
             max_array_size: o.max_array_size.unwrap_or(self.max_array_size),
             max_map_size: o.max_map_size.unwrap_or(self.max_map_size),
             run_budget: o.run_budget.unwrap_or(self.run_budget),
+            max_memory: o.max_memory.unwrap_or(self.max_memory),
         }
     }
 }

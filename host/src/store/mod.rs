@@ -141,7 +141,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.guarded(self.pool.close()).await;
     }
 }
 

@@ -69,6 +69,14 @@ pub(crate) fn build(api: &Arc<Api>, limits: &Limits, budget: &Arc<Budget>) -> En
     e
 }
 
+/// The names of the host functions a script engine offers, read from the engine itself (for
+/// the test that every WIT function has its rhai twin and the other way round).
+#[cfg(test)]
+pub(crate) fn host_function_names(api: &Arc<Api>) -> std::collections::BTreeSet<String> {
+    let e = build(api, &Limits::default(), &Arc::new(Budget::default()));
+    e.gen_fn_signatures(false).iter().filter_map(|s| s.split('(').next()).map(str::to_string).collect()
+}
+
 fn err(ctx: &NativeCallContext, e: HostError) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(e.to_string().into(), ctx.call_position()).into()
 }

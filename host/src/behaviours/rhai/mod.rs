@@ -9,3 +9,6 @@ mod engine;
 mod script;
 
 pub use script::{Script, ScriptError};
+
+#[cfg(test)]
+pub(crate) use engine::host_function_names;
