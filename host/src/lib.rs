@@ -1,6 +1,7 @@
 //! vigil keeps WhatsApp Web sessions alive and watched. A host (this crate) owns the
-//! browsers and the timers; policies are behaviours — rhai scripts in `scripts/` — that call
-//! one host API and are hot-reloaded when their files change.
+//! browsers and the timers; policies are behaviours — rhai scripts in `scripts/` and WASM
+//! components in `plugins/` — that call one host API and are hot-reloaded when their files
+//! change.
 //!
 //! # Layout
 //! - [`config`]: `vigil.toml`, defaults, `VIGIL_...` environment overrides, located errors.
@@ -13,7 +14,8 @@
 //! - [`alerts`]: `raise` / `resolve`, email templates, the SMTP outbox worker.
 //! - [`fsutil`]: atomic writes, free space.
 //! - [`sessions`]: the session functions of the host API as a trait; phone numbers.
-//! - [`behaviours`]: the host API, the rhai binding, loading / reloading, runners, traces.
+//! - [`behaviours`]: the host API, the rhai and WASM bindings, loading / reloading, runners,
+//!   traces.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.

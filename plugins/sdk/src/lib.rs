@@ -20,7 +20,8 @@
 //! }
 //! vigil_sdk::behaviour!(Pulse);
 //! ```
-//! Build it with `cargo build --release --target wasm32-wasip2` (or `plugins/build`) and drop
+//! Build it for `wasm32-unknown-unknown` linked by `wasm-component-ld` (as `plugins/build`
+//! does, see `plugins/README.md`) and drop
 //! the `.wasm` into the host's `plugins/` folder. The host calls nothing but the functions
 //! re-exported here; a plugin has no files, network or clock of its own.
 //!
