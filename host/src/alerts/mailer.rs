@@ -36,16 +36,19 @@ pub struct Mailer {
 
 enum Route {
     /// Our own TCP connection (`TCP_NODELAY`), kept open between emails.
-    Direct {
-        host: String,
-        port: u16,
-        starttls: bool,
-        timeout: Duration,
-        credentials: Option<Credentials>,
-        conn: Option<AsyncSmtpConnection>,
-    },
+    Direct(Box<Direct>),
     /// lettre's pooled transport (implicit TLS).
     Lettre(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Our own connection's settings and state.
+struct Direct {
+    host: String,
+    port: u16,
+    starttls: bool,
+    timeout: Duration,
+    credentials: Option<Credentials>,
+    conn: Option<AsyncSmtpConnection>,
 }
 
 impl Mailer {
@@ -74,14 +77,14 @@ impl Mailer {
         };
         let port = c.port.unwrap_or(c.security.default_port());
         let route = match c.security {
-            SmtpSecurity::Plain | SmtpSecurity::Starttls => Route::Direct {
+            SmtpSecurity::Plain | SmtpSecurity::Starttls => Route::Direct(Box::new(Direct {
                 host: host.to_string(),
                 port,
                 starttls: c.security == SmtpSecurity::Starttls,
                 timeout: c.timeout.0,
                 credentials,
                 conn: None,
-            },
+            })),
             SmtpSecurity::Tls => {
                 let mut b = AsyncSmtpTransport::<Tokio1Executor>::relay(host)
                     .map_err(|e| MailError::Config(format!("tls to {host}: {e}")))?
@@ -149,7 +152,8 @@ impl Mailer {
         .map_err(|err| MailError::Send(format!("building the message: {err}")))?;
         match &mut self.route {
             Route::Lettre(t) => t.send(msg).await.map(|_| ()).map_err(|err| MailError::Send(err.to_string())),
-            Route::Direct { host, port, starttls, timeout, credentials, conn } => {
+            Route::Direct(d) => {
+                let Direct { host, port, starttls, timeout, credentials, conn } = &mut **d;
                 if conn.as_ref().is_some_and(|c| c.has_broken()) {
                     *conn = None;
                 }

@@ -4,14 +4,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use wit_parser::{Resolve, WorldItem};
 
 use crate::behaviours::api::{Api, Services};
-use crate::clock::Clock;
-use crate::events::EventBus;
-use crate::sessions::NoSessions;
 
 fn wit_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/wit")
