@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::scheduler::{LastRuns, Scheduler};
-use crate::sessions::{NoSessions, Sessions};
+use crate::sessions::{NoSessions, SessionManager, Sessions};
 use crate::state::{FileStore, StateStore};
 
 /// What a host is built from, besides its config. Tests swap the parts.
@@ -27,11 +27,13 @@ pub struct HostParts {
     pub store: Option<Arc<dyn StateStore>>,
     /// Watch `scripts/` for changes (off in paused-clock tests).
     pub watch: bool,
+    /// The event bus, when the caller made it (e.g. to share it with a [`SessionManager`]).
+    pub bus: Option<EventBus>,
 }
 
 impl Default for HostParts {
     fn default() -> Self {
-        Self { clock: Clock::system(), sessions: Arc::new(NoSessions), store: None, watch: true }
+        Self { clock: Clock::system(), sessions: Arc::new(NoSessions), store: None, watch: true, bus: None }
     }
 }
 
@@ -61,7 +63,7 @@ impl Host {
             Some(s) => s,
             None => Arc::new(FileStore::open(&config.data_dir.join("state").join("store.json"))?),
         };
-        let bus = EventBus::new();
+        let bus = parts.bus.unwrap_or_default();
         let scheduler =
             Scheduler::new(parts.clock.clone(), config.seed, Arc::new(StoreLastRuns(store.clone())), shutdown.clone());
         let svc = Services {
@@ -132,11 +134,53 @@ impl Host {
     }
 }
 
-/// `vigil run`: a host with this config until `shutdown`.
+/// `vigil run`: a host with this config until `shutdown`: every known session starts (a
+/// bounded number at a time), behaviours load; on shutdown timers stop, running handlers get
+/// `shutdown_grace`, then every browser is closed cleanly.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let host = Host::start(config, HostParts::default(), shutdown).await?;
-    tracing::info!(behaviours = host.behaviours().len(), "vigil is running");
-    host.wait().await
+    let bus = EventBus::new();
+    let clock = Clock::system();
+    let sessions =
+        SessionManager::open(&config, bus.clone(), clock.clone(), None).await.context("cannot open the sessions")?;
+    tokio::spawn(print_qr_codes(bus.subscribe(), shutdown.clone()));
+    let parts = HostParts { clock, sessions: Arc::new(sessions.clone()), store: None, watch: true, bus: Some(bus) };
+    let host = match Host::start(config, parts, shutdown).await {
+        Ok(h) => h,
+        Err(e) => {
+            sessions.shutdown().await;
+            return Err(e);
+        }
+    };
+    let n = sessions.start_all();
+    tracing::info!(behaviours = host.behaviours().len(), sessions = n, "vigil is running");
+    let result = host.wait().await;
+    sessions.shutdown().await;
+    result
+}
+
+/// Prints the QR of every session that waits to be linked, as a QR code on stdout.
+async fn print_qr_codes(mut events: tokio::sync::broadcast::Receiver<crate::events::Event>, stop: CancellationToken) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            e = events.recv() => match e {
+                Ok(e) => e,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            },
+        };
+        if event.name != "session.qr" {
+            continue;
+        }
+        let (Some(id), Some(qr)) = (event.data["session"].as_str(), event.data["qr"].as_str()) else { continue };
+        match crate::sessions::qr::render(qr) {
+            Ok(drawing) => println!(
+                "\nSession `{id}` waits to be linked: on the phone, open WhatsApp → Linked devices → Link a device, and scan:\n{drawing}"
+            ),
+            Err(e) => tracing::warn!(session = id, "{e}"),
+        }
+    }
 }
 
 /// The `*.rhai` files of `dir`, sorted.

@@ -10,7 +10,9 @@
 //!   timers owned by behaviours and cancelled as a group.
 //! - [`events`]: the event bus.
 //! - [`state`]: persisted kv and trigger last runs (an interim JSON file store).
-//! - [`sessions`]: the session functions of the host API as a trait; phone numbers.
+//! - [`sessions`]: WhatsApp sessions in Chromium — manager, supervisors, profile care,
+//!   backups — and the session functions of the host API.
+//! - [`sites`]: what knows WhatsApp Web's internals: its storage, states and the bridge.
 //! - [`behaviours`]: the host API, the rhai binding, loading / reloading, runners, traces.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
@@ -26,6 +28,7 @@ pub mod events;
 pub mod host;
 pub mod scheduler;
 pub mod sessions;
+pub mod sites;
 pub mod state;
 
 pub use host::{run, Host, HostParts};

@@ -41,6 +41,7 @@ async fn invocation_overhead() {
         sessions: Arc::new(NoSessions),
         store: Some(Arc::new(FileStore::in_memory())),
         watch: false,
+        bus: None,
     };
     let host = Host::start(config, parts, shutdown.clone()).await.unwrap();
     let mut rx = host.bus().subscribe();

@@ -36,6 +36,7 @@ async fn start(script: &str, config: &str) -> T {
         sessions: sessions.clone(),
         store: Some(Arc::new(FileStore::in_memory())),
         watch: false,
+        bus: None,
     };
     let shutdown = CancellationToken::new();
     let host = Host::start(config, parts, shutdown.clone()).await.unwrap();

@@ -9,4 +9,6 @@ pub(crate) mod load;
 mod model;
 
 pub use load::{load, ConfigError, ConfigSource};
-pub use model::{BehaviourConfig, Capability, Config, HumanDuration, Limits, LimitsOverride, TimeZone};
+pub use model::{
+    BehaviourConfig, Capability, Config, HumanDuration, Limits, LimitsOverride, SessionsConfig, SiteKind, TimeZone,
+};
