@@ -69,7 +69,7 @@ mod tests {
         assert_eq!(b.on_crash(t), Some(s), "ready resets the backoff");
         assert_eq!(b.on_crash(t), None, "a 4th restart within the window is refused");
         assert_eq!(b.on_crash(t + Duration::from_secs(61)), Some(2 * s), "the window slides");
-        assert_eq!(b.on_crash(t + Duration::from_secs(61)), None);
+        assert_eq!(b.on_crash(t + Duration::from_secs(61)), Some(3 * s), "doubling, capped at 3 s");
         b.reset();
         assert_eq!(b.used(), 0);
         let mut c = RestartBudget::new(10, Duration::from_secs(60), s, Duration::from_secs(3));

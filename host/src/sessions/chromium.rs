@@ -217,6 +217,7 @@ fn become_subreaper() {
 #[derive(Debug, Clone)]
 struct ProcStat {
     pid: i32,
+    comm: String,
     state: char,
     ppid: i32,
     pgrp: i32,
@@ -225,12 +226,13 @@ struct ProcStat {
 fn read_stat(pid: i32) -> Option<ProcStat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) S ppid pgrp ..."; comm may hold spaces and parentheses.
+    let comm = text[text.find('(')? + 1..text.rfind(')')?].to_string();
     let rest = &text[text.rfind(')')? + 2..];
     let mut f = rest.split_whitespace();
     let state = f.next()?.chars().next()?;
     let ppid = f.next()?.parse().ok()?;
     let pgrp = f.next()?.parse().ok()?;
-    Some(ProcStat { pid, state, ppid, pgrp })
+    Some(ProcStat { pid, comm, state, ppid, pgrp })
 }
 
 fn all_pids() -> Vec<i32> {
@@ -239,22 +241,22 @@ fn all_pids() -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// Reaps the zombies re-parented to us that belong to a Chromium group we launched (never a
-/// group leader: tokio reaps those), and forgets groups with no process left.
+/// Reaps the zombies re-parented to us (we are a subreaper) that come from Chromium: members
+/// of a group we launched, or Chromium's detached crash handlers (`chrome_crashpad_handler`
+/// leaves the group with `setsid`). Never a group leader we launched: tokio reaps those.
+/// Forgets groups with no process left.
 pub fn sweep() {
     let me = std::process::id() as i32;
     let known: HashSet<i32> = groups().lock().expect("groups").clone();
-    if known.is_empty() {
-        return;
-    }
     let mut alive_groups = HashSet::new();
     for pid in all_pids() {
         let Some(st) = read_stat(pid) else { continue };
-        if !known.contains(&st.pgrp) {
-            continue;
+        let ours = known.contains(&st.pgrp);
+        if ours {
+            alive_groups.insert(st.pgrp);
         }
-        alive_groups.insert(st.pgrp);
-        if st.state == 'Z' && st.ppid == me && st.pid != st.pgrp {
+        let chromium_like = st.comm.starts_with("chrom");
+        if st.state == 'Z' && st.ppid == me && !known.contains(&st.pid) && (ours || chromium_like) {
             // SAFETY: reaps one specific zombie child that no one else waits for.
             unsafe {
                 libc::waitpid(st.pid, std::ptr::null_mut(), libc::WNOHANG);

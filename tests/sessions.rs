@@ -1,0 +1,1 @@
+//! Sessions without Chromium: ids, records, the CLI's refusals.

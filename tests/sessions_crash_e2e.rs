@@ -1,0 +1,1 @@
+//! Crashes of a session's Chromium: detection, restarts, the budget, no leftovers.
