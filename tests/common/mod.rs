@@ -109,6 +109,19 @@ pub fn write_by_rename(path: &Path, content: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// A `vigil` command in `dir` with `args`, logging at info, with no `VIGIL_*` variable of the
+/// test's environment.
+pub fn vigil_command(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(vigil_bin());
+    c.current_dir(dir).args(args).env_remove("RUST_LOG").env("VIGIL_LOG", "info");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VIGIL_") && k != "VIGIL_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 /// The `vigil` binary, built once per test process if needed.
 pub fn vigil_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

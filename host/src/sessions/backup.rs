@@ -3,8 +3,10 @@
 //! `data/sessions/<id>/backups/`. Restore checks the whole archive against its manifest before
 //! it replaces anything.
 //!
-//! A copy is "quiet" when no source file changed (size, mtime) while it was copied; the host
-//! also freezes the page for that moment, so WhatsApp writes nothing.
+//! A copy is "quiet" when no source file changed (size, mtime) while it was copied. From a
+//! running browser the host first waits until the files have not changed for a while
+//! (Chromium writes Local Storage to disk up to ~5 s after the page did), then freezes the
+//! page for the copy itself, so WhatsApp writes nothing meanwhile.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -126,6 +128,11 @@ fn scan(profile: &Path, roots: &[&str]) -> std::io::Result<BTreeMap<String, (u64
         }
     }
     Ok(out)
+}
+
+/// When a critical file of `profile` last changed (`None`: there is none).
+pub fn last_change(profile: &Path, roots: &[&str]) -> Option<SystemTime> {
+    scan(profile, roots).ok()?.values().map(|(_, t)| *t).max()
 }
 
 /// Copies the critical files of `profile` into `staging` (emptied first), retrying until no

@@ -30,6 +30,12 @@ use crate::events::{Event, EventBus};
 use crate::sites::whatsapp::bridge::{js_send_text, JS_LOGOUT, JS_PING, JS_STATE};
 use crate::sites::whatsapp::{Bridge, CRITICAL_PATHS};
 
+/// A running profile is copied once its files have not changed for this long (Chromium
+/// commits Local Storage about 5 s after the page wrote it).
+const QUIET: Duration = Duration::from_secs(6);
+/// The longest a backup waits for a quiet profile.
+const QUIET_MAX: Duration = Duration::from_secs(60);
+
 /// How many idempotency keys of `send_text` are remembered (per host).
 const SENT_KEYS: usize = 4096;
 
@@ -359,6 +365,9 @@ impl SessionManager {
         let staging = dir.join(format!(".backup-{}", std::process::id()));
         let profile = cell.profile();
         let page = cell.page();
+        if page.is_some() {
+            self.wait_quiet(id, &profile).await?;
+        }
         let frozen = match &page {
             Some(p) => match tokio::time::timeout(Duration::from_secs(5), Browser::freeze(p, true)).await {
                 Ok(Ok(())) => true,
@@ -396,6 +405,28 @@ impl SessionManager {
         tracing::info!(session = id, backup = %info.name, bytes = info.bytes, held_ms, "backup written");
         cell.publish("session.backup", json!({ "backup": info.name, "bytes": info.bytes, "held_ms": held_ms }));
         Ok(info)
+    }
+
+    /// Waits until the profile's critical files have not changed for [`QUIET`] (what the
+    /// browser still had to write is on disk), at most [`QUIET_MAX`].
+    async fn wait_quiet(&self, id: &str, profile: &std::path::Path) -> Result<(), SessionError> {
+        let deadline = Instant::now() + QUIET_MAX;
+        loop {
+            let p = profile.to_path_buf();
+            let last =
+                tokio::task::spawn_blocking(move || backup::last_change(&p, &CRITICAL_PATHS)).await.ok().flatten();
+            let quiet_for = last.and_then(|t| t.elapsed().ok()).unwrap_or(QUIET);
+            if quiet_for >= QUIET {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(failed(
+                    id,
+                    format!("backup: the profile kept changing for {QUIET_MAX:?}, so no consistent copy could be taken; try again later"),
+                ));
+            }
+            tokio::time::sleep((QUIET - quiet_for).min(Duration::from_millis(500))).await;
+        }
     }
 
     /// The session's backups, oldest first.

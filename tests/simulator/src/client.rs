@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::api::{
-    Affected, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse, LogoutRequest, Message,
-    ScanRequest, ScanResponse, StateRequest, Status, WaState,
+    Affected, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse,
+    LogoutRequest, Message, ScanRequest, ScanResponse, StateRequest, Status, WaState,
 };
 
 /// Why a control call failed.
@@ -81,20 +81,36 @@ impl ControlClient {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .expect("a valid request");
-        let response = self.http.request(request).await.map_err(|source| ClientError::Request { route, source })?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|source| ClientError::Request { route, source })?;
         let status = response.status();
-        let bytes =
-            response.into_body().collect().await.map_err(|source| ClientError::Body { route, source })?.to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|source| ClientError::Body { route, source })?
+            .to_bytes();
         if !status.is_success() {
             let message = serde_json::from_slice::<ErrorBody>(&bytes)
                 .map(|e| e.error)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-            return Err(ClientError::Refused { route, status: status.as_u16(), message });
+            return Err(ClientError::Refused {
+                route,
+                status: status.as_u16(),
+                message,
+            });
         }
         serde_json::from_slice(&bytes).map_err(|source| ClientError::Json { route, source })
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, route: &'static str, body: &B) -> Result<T, ClientError> {
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let body = serde_json::to_vec(body).expect("request types serialize");
         self.call(Method::POST, route, Some(body)).await
     }
@@ -106,7 +122,10 @@ impl ControlClient {
 
     /// `POST /scan`: link the page showing `qr` (none = the newest QR) as `me`.
     pub async fn scan(&self, qr: Option<&str>, me: Option<&str>) -> Result<ScanResponse, ClientError> {
-        let request = ScanRequest { qr: qr.map(str::to_owned), me: me.map(str::to_owned) };
+        let request = ScanRequest {
+            qr: qr.map(str::to_owned),
+            me: me.map(str::to_owned),
+        };
         self.post("/scan", &request).await
     }
 
@@ -116,20 +135,34 @@ impl ControlClient {
     }
 
     /// `POST /incoming`: `from` writes `body` to `to` (none = every linked account).
-    pub async fn incoming(&self, from: &str, body: &str, to: Option<&str>) -> Result<IncomingResponse, ClientError> {
-        let request = IncomingRequest { from: from.to_owned(), body: body.to_owned(), to: to.map(str::to_owned) };
+    pub async fn incoming(
+        &self,
+        from: &str,
+        body: &str,
+        to: Option<&str>,
+    ) -> Result<IncomingResponse, ClientError> {
+        let request = IncomingRequest {
+            from: from.to_owned(),
+            body: body.to_owned(),
+            to: to.map(str::to_owned),
+        };
         self.post("/incoming", &request).await
     }
 
     /// `POST /state`: force `state` on the linked pages (of `me`).
     pub async fn force_state(&self, state: WaState, me: Option<&str>) -> Result<Affected, ClientError> {
-        let request = StateRequest { state, me: me.map(str::to_owned) };
+        let request = StateRequest {
+            state,
+            me: me.map(str::to_owned),
+        };
         self.post("/state", &request).await
     }
 
     /// `POST /logout-from-phone`.
     pub async fn logout_from_phone(&self, me: Option<&str>) -> Result<Affected, ClientError> {
-        let request = LogoutRequest { me: me.map(str::to_owned) };
+        let request = LogoutRequest {
+            me: me.map(str::to_owned),
+        };
         self.post("/logout-from-phone", &request).await
     }
 

@@ -12,7 +12,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
-use crate::api::{ErrorBody, FaultRequest, IncomingRequest, LogoutRequest, ScanRequest, StateRequest};
+use crate::api::{
+    ErrorBody, FaultRequest, IncomingRequest, LogoutRequest, ScanRequest, StateRequest,
+};
 use crate::hub::{Hub, HubError};
 
 /// The router of the control API.
@@ -56,7 +58,8 @@ fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ApiError> {
 }
 
 fn required_body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 
 async fn status(State(hub): State<Arc<Hub>>) -> Response {
@@ -82,7 +85,10 @@ async fn force_state(State(hub): State<Arc<Hub>>, bytes: Bytes) -> Result<Respon
     Ok(Json(hub.force_state(r.state, r.me.as_deref())?).into_response())
 }
 
-async fn logout_from_phone(State(hub): State<Arc<Hub>>, bytes: Bytes) -> Result<Response, ApiError> {
+async fn logout_from_phone(
+    State(hub): State<Arc<Hub>>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let r: LogoutRequest = body(&bytes)?;
     Ok(Json(hub.logout_from_phone(r.me.as_deref())?).into_response())
 }

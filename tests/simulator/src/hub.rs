@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::api::{
-    AccountStatus, Affected, Fault, FaultKind, IncomingRequest, IncomingResponse, Message, PageStatus, ScanResponse,
-    Status, WaState,
+    AccountStatus, Affected, Fault, FaultKind, IncomingRequest, IncomingResponse, Message,
+    PageStatus, ScanResponse, Status, WaState,
 };
 use crate::options::Options;
 
@@ -53,7 +53,12 @@ pub(crate) enum Push {
     /// The phone scanned this page's QR.
     Paired { me: String, token: String },
     /// A message from a contact.
-    Incoming { id: String, from: String, body: String, t: i64 },
+    Incoming {
+        id: String,
+        from: String,
+        body: String,
+        t: i64,
+    },
     /// A sent message's ack changed.
     Ack { id: String, ack: i32 },
     /// A state forced by the control API.
@@ -114,7 +119,10 @@ struct QrSession {
 impl QrSession {
     fn text(&self, index: usize) -> String {
         let k = &self.keys;
-        format!("{},{},{},{},{}", self.refs[index], k.noise, k.identity, k.adv, k.platform)
+        format!(
+            "{},{},{},{},{}",
+            self.refs[index], k.noise, k.identity, k.adv, k.platform
+        )
     }
 }
 
@@ -266,7 +274,14 @@ impl Hub {
         let generation = inner.next_sequence();
         let shown = inner.next_sequence();
         let first = refs[0].clone();
-        entry.qr = Some(QrSession { keys, refs, current: 0, idle: false, generation, shown });
+        entry.qr = Some(QrSession {
+            keys,
+            refs,
+            current: 0,
+            idle: false,
+            generation,
+            shown,
+        });
         (first, generation)
     }
 
@@ -308,7 +323,10 @@ impl Hub {
     /// The page's `Cmd.refreshQR()`: a new QR session (after `UNPAIRED_IDLE` or a phone logout).
     pub(crate) fn refresh_qr(self: &Arc<Self>, page: &str) -> Result<String, HubError> {
         let mut inner = self.lock();
-        let mut entry = inner.pages.remove(page).ok_or_else(|| HubError::NotFound(format!("no page {page}")))?;
+        let mut entry = inner
+            .pages
+            .remove(page)
+            .ok_or_else(|| HubError::NotFound(format!("no page {page}")))?;
         if entry.me.is_some() {
             inner.pages.insert(page.to_owned(), entry);
             return Err(HubError::Conflict(format!("page {page} is linked")));
@@ -354,10 +372,22 @@ impl Hub {
     }
 
     /// A message sent by the page's client. Returns the server time (ack 1).
-    pub(crate) fn send(self: &Arc<Self>, page: &str, id: String, to: String, body: String) -> Result<i64, HubError> {
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        page: &str,
+        id: String,
+        to: String,
+        body: String,
+    ) -> Result<i64, HubError> {
         let mut inner = self.lock();
-        let entry = inner.pages.get(page).ok_or_else(|| HubError::NotFound(format!("no page {page}")))?;
-        let me = entry.me.clone().ok_or_else(|| HubError::Conflict(format!("page {page} is not linked")))?;
+        let entry = inner
+            .pages
+            .get(page)
+            .ok_or_else(|| HubError::NotFound(format!("no page {page}")))?;
+        let me = entry
+            .me
+            .clone()
+            .ok_or_else(|| HubError::Conflict(format!("page {page} is not linked")))?;
         let t = unix_now();
         if self.fault.borrow().kind == FaultKind::DropSends {
             tracing::info!(page, id = %id, "send dropped (fault drop-sends)");
@@ -365,7 +395,13 @@ impl Hub {
         }
         let to = normalize_wid(&to);
         tracing::info!(page, id = %id, from = %me, to = %to, "message sent");
-        inner.messages.push(Message { id: id.clone(), from: format!("{me}@c.us"), to, body, t });
+        inner.messages.push(Message {
+            id: id.clone(),
+            from: format!("{me}@c.us"),
+            to,
+            body,
+            t,
+        });
         drop(inner);
         let hub = Arc::clone(self);
         let page = page.to_owned();
@@ -422,7 +458,11 @@ impl Hub {
                 state: p.state.clone(),
                 has_synced: p.has_synced,
                 me: p.me.clone(),
-                qr: p.qr.as_ref().filter(|q| !q.idle && p.me.is_none()).map(|q| q.text(q.current)),
+                qr: p
+                    .qr
+                    .as_ref()
+                    .filter(|q| !q.idle && p.me.is_none())
+                    .map(|q| q.text(q.current)),
                 browser_id: p.browser_id.clone(),
             })
             .collect();
@@ -430,7 +470,10 @@ impl Hub {
         let accounts: BTreeSet<&String> = inner.tokens.values().map(|d| &d.me).collect();
         let accounts = accounts
             .into_iter()
-            .map(|me| AccountStatus { me: me.clone(), connected: inner.linked_pages(Some(me)).next().is_some() })
+            .map(|me| AccountStatus {
+                me: me.clone(),
+                connected: inner.linked_pages(Some(me)).next().is_some(),
+            })
             .collect();
         Status {
             pages,
@@ -449,15 +492,16 @@ impl Hub {
             Some(text) => {
                 let text = text.trim();
                 let showing = inner.pages.iter().find(|(_, p)| {
-                    p.me.is_none() && p.qr.as_ref().is_some_and(|q| !q.idle && q.text(q.current) == text)
+                    p.me.is_none()
+                        && p.qr.as_ref().is_some_and(|q| !q.idle && q.text(q.current) == text)
                 });
                 match showing {
                     Some((id, _)) => id.clone(),
                     None => {
-                        let known = inner
-                            .pages
-                            .values()
-                            .any(|p| p.qr.as_ref().is_some_and(|q| (0..q.refs.len()).any(|i| q.text(i) == text)));
+                        let known = inner.pages.values().any(|p| {
+                            p.qr.as_ref()
+                                .is_some_and(|q| (0..q.refs.len()).any(|i| q.text(i) == text))
+                        });
                         return Err(if known {
                             HubError::Conflict("that QR code has expired".into())
                         } else {
@@ -502,7 +546,12 @@ impl Hub {
         }
         let to = request.to.as_deref().map(normalize_me).transpose()?;
         let id = new_message_id();
-        let event = Push::Incoming { id: id.clone(), from, body: request.body, t: unix_now() };
+        let event = Push::Incoming {
+            id: id.clone(),
+            from,
+            body: request.body,
+            t: unix_now(),
+        };
         let mut inner = self.lock();
         let mut delivered = 0;
         for (page, entry) in inner.linked_pages(to.as_deref()) {
@@ -517,7 +566,11 @@ impl Hub {
             }
             _ => {}
         }
-        Ok(IncomingResponse { id, delivered, queued })
+        Ok(IncomingResponse {
+            id,
+            delivered,
+            queued,
+        })
     }
 
     /// Forces a state on the linked pages (of `me`).
@@ -540,7 +593,9 @@ impl Hub {
         let me = me.map(normalize_me).transpose()?;
         let mut inner = self.lock();
         let before = inner.tokens.len();
-        inner.tokens.retain(|_, d| me.as_ref().is_some_and(|m| *m != d.me));
+        inner
+            .tokens
+            .retain(|_, d| me.as_ref().is_some_and(|m| *m != d.me));
         let revoked = before - inner.tokens.len();
         let mut pages = 0;
         for (page, entry) in inner.pages.iter_mut() {
@@ -592,7 +647,14 @@ impl Hub {
 
 /// `"34600000001"`, `"34600000001@c.us"` and `"+34 600 000 001"` are the same account.
 pub(crate) fn normalize_me(me: &str) -> Result<String, HubError> {
-    let user = me.trim().split('@').next().unwrap_or_default().split(':').next().unwrap_or_default();
+    let user = me
+        .trim()
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .split(':')
+        .next()
+        .unwrap_or_default();
     let digits: String = user.chars().filter(|c| !matches!(c, '+' | ' ' | '-')).collect();
     if (5..=20).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
         Ok(digits)
@@ -655,11 +717,20 @@ mod tests {
     use super::*;
 
     fn options() -> Options {
-        Options { qr_interval: Duration::from_secs(20), qr_refs: 3, ..Options::default() }
+        Options {
+            qr_interval: Duration::from_secs(20),
+            qr_refs: 3,
+            ..Options::default()
+        }
     }
 
     fn keys() -> QrKeys {
-        QrKeys { noise: "bm9pc2U=".into(), identity: "aWRlbnRpdHk=".into(), adv: "YWR2".into(), platform: "1".into() }
+        QrKeys {
+            noise: "bm9pc2U=".into(),
+            identity: "aWRlbnRpdHk=".into(),
+            adv: "YWR2".into(),
+            platform: "1".into(),
+        }
     }
 
     fn hello(token: Option<&str>, me: Option<&str>) -> Hello {
@@ -761,9 +832,13 @@ mod tests {
 
     #[tokio::test]
     async fn sends_are_recorded_with_the_sender_and_acked() {
-        let hub = Hub::new(&Options { ack_delay: Duration::from_millis(1), ..options() });
+        let hub = Hub::new(&Options {
+            ack_delay: Duration::from_millis(1),
+            ..options()
+        });
         let (page, _, mut rx) = paired(&hub, "34600000001");
-        hub.send(&page, "m1".into(), "34600000002@c.us".into(), "hi".into()).unwrap();
+        hub.send(&page, "m1".into(), "34600000002@c.us".into(), "hi".into())
+            .unwrap();
         let sent = hub.messages();
         assert_eq!(sent.len(), 1);
         assert_eq!(
@@ -774,7 +849,8 @@ mod tests {
         assert_eq!(ack.unwrap().unwrap(), Push::Ack { id: "m1".into(), ack: 2 });
 
         hub.set_fault(FaultKind::DropSends, None);
-        hub.send(&page, "m2".into(), "34600000002".into(), "lost".into()).unwrap();
+        hub.send(&page, "m2".into(), "34600000002".into(), "lost".into())
+            .unwrap();
         assert_eq!(hub.messages().len(), 1, "dropped sends are not recorded");
     }
 
@@ -802,7 +878,11 @@ mod tests {
             rx.try_recv().unwrap(),
             Push::Incoming { from, body, .. } if from == "34600000009@c.us" && body == "hello"
         ));
-        let none = hub.incoming(IncomingRequest { from: "x".into(), body: "b".into(), to: None });
+        let none = hub.incoming(IncomingRequest {
+            from: "x".into(),
+            body: "b".into(),
+            to: None,
+        });
         assert!(matches!(none, Err(HubError::BadRequest(_))));
     }
 

@@ -40,8 +40,9 @@ mod simulator;
 mod tls;
 
 pub use api::{
-    AccountStatus, Affected, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse,
-    LogoutRequest, Message, PageStatus, Ready, ScanRequest, ScanResponse, StateRequest, Status, WaState,
+    AccountStatus, Affected, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest,
+    IncomingResponse, LogoutRequest, Message, PageStatus, Ready, ScanRequest, ScanResponse,
+    StateRequest, Status, WaState,
 };
 pub use client::{ClientError, ControlClient};
 pub use options::{Options, DEFAULT_VERSION};

@@ -42,7 +42,11 @@ struct PageState {
 /// The router of `web.whatsapp.com`.
 pub(crate) fn router(hub: Arc<Hub>, version: &str, shutdown: CancellationToken) -> Router {
     let version = serde_json::to_string(version).unwrap_or_else(|_| "\"0\"".into());
-    let state = PageState { hub, app_js: APP_JS.replace("\"__WA_SIM_VERSION__\"", &version).into(), shutdown };
+    let state = PageState {
+        hub,
+        app_js: APP_JS.replace("\"__WA_SIM_VERSION__\"", &version).into(),
+        shutdown,
+    };
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(app_js))
@@ -59,7 +63,14 @@ pub(crate) fn router(hub: Arc<Hub>, version: &str, shutdown: CancellationToken) 
 }
 
 fn no_store(content_type: &'static str, body: impl IntoResponse) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-store")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn index() -> Response {
@@ -109,7 +120,10 @@ async fn events(
     Query(q): Query<PageQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, StatusCode> {
     let rx = s.hub.take_events(&q.page).ok_or(StatusCode::NOT_FOUND)?;
-    let guard = StreamGuard { hub: Arc::clone(&s.hub), page: q.page };
+    let guard = StreamGuard {
+        hub: Arc::clone(&s.hub),
+        page: q.page,
+    };
     let stream = ReceiverStream::new(rx)
         .map(move |push| {
             let _alive = &guard;

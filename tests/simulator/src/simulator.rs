@@ -60,7 +60,8 @@ impl Simulator {
         let tls = RustlsConfig::from_config(tls::server_config()?);
 
         let https_listener = bind("https", SocketAddr::new(options.bind, options.https_port))?;
-        let control_listener = bind("control", SocketAddr::new(options.bind, options.control_port))?;
+        let control_listener =
+            bind("control", SocketAddr::new(options.bind, options.control_port))?;
         let https = https_listener.local_addr().map_err(|source| StartError::Bind {
             what: "https",
             addr: SocketAddr::new(options.bind, options.https_port),
@@ -74,10 +75,12 @@ impl Simulator {
 
         let https_handle = axum_server::Handle::new();
         let page_app = page::router(Arc::clone(&hub), &options.version, shutdown.clone());
-        let server = axum_server::from_tcp_rustls(https_listener, tls).map_err(|source| StartError::Bind {
-            what: "https",
-            addr: https,
-            source,
+        let server = axum_server::from_tcp_rustls(https_listener, tls).map_err(|source| {
+            StartError::Bind {
+                what: "https",
+                addr: https,
+                source,
+            }
         })?;
         let handle = https_handle.clone();
         let https_task = tokio::spawn(async move {
@@ -86,18 +89,31 @@ impl Simulator {
             }
         });
 
-        let control_listener = tokio::net::TcpListener::from_std(control_listener)
-            .map_err(|source| StartError::Bind { what: "control", addr: control, source })?;
+        let control_listener =
+            tokio::net::TcpListener::from_std(control_listener).map_err(|source| {
+                StartError::Bind {
+                    what: "control",
+                    addr: control,
+                    source,
+                }
+            })?;
         let control_app = control::router(hub);
         let stop = shutdown.clone();
         let control_task = tokio::spawn(async move {
-            let serve = axum::serve(control_listener, control_app).with_graceful_shutdown(stop.cancelled_owned());
+            let serve = axum::serve(control_listener, control_app)
+                .with_graceful_shutdown(stop.cancelled_owned());
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "control server failed");
             }
         });
         tracing::info!(https = %https, control = %control, "simulator listening");
-        Ok(Simulator { https, control, shutdown, https_handle, tasks: vec![https_task, control_task] })
+        Ok(Simulator {
+            https,
+            control,
+            shutdown,
+            https_handle,
+            tasks: vec![https_task, control_task],
+        })
     }
 
     /// The HTTPS port (serve it to Chromium as `web.whatsapp.com`).
@@ -112,7 +128,10 @@ impl Simulator {
 
     /// Both ports, as `wa-sim` prints them.
     pub fn ready(&self) -> Ready {
-        Ready { https: self.https_port(), control: self.control_port() }
+        Ready {
+            https: self.https_port(),
+            control: self.control_port(),
+        }
     }
 
     /// `http://127.0.0.1:<control>`.
@@ -129,7 +148,10 @@ impl Simulator {
     /// `--host-resolver-rules=…` and `--ignore-certificate-errors`.
     pub fn chromium_switches(&self) -> Vec<String> {
         vec![
-            format!("--host-resolver-rules=MAP web.whatsapp.com {}, MAP * ~NOTFOUND", reachable(self.https)),
+            format!(
+                "--host-resolver-rules=MAP web.whatsapp.com {}, MAP * ~NOTFOUND",
+                reachable(self.https)
+            ),
             "--ignore-certificate-errors".to_owned(),
         ]
     }
@@ -137,7 +159,8 @@ impl Simulator {
     /// Stops both servers: open event streams end, requests in flight get two seconds.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        self.https_handle.graceful_shutdown(Some(Duration::from_secs(2)));
+        self.https_handle
+            .graceful_shutdown(Some(Duration::from_secs(2)));
         for task in self.tasks.drain(..) {
             if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
                 tracing::warn!("a server did not stop within 5 s");

@@ -20,7 +20,9 @@ pub enum TlsError {
 pub(crate) fn server_config() -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certified = rcgen::generate_simple_self_signed(vec!["web.whatsapp.com".to_owned()])?;
     let cert: CertificateDer<'static> = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

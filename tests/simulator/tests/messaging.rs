@@ -23,10 +23,7 @@ async fn chromium_sent_text_is_recorded_and_acked_twice() -> TestResult {
     let messages = sim.client().messages().await?;
     assert_eq!(messages.len(), 1);
     let m = &messages[0];
-    assert_eq!(
-        (m.id.as_str(), m.from.as_str(), m.to.as_str()),
-        (sent.id.as_str(), "34600000001@c.us", "34600000002@c.us")
-    );
+    assert_eq!((m.id.as_str(), m.from.as_str(), m.to.as_str()), (sent.id.as_str(), "34600000001@c.us", "34600000002@c.us"));
     assert_eq!(m.body, "hola desde vigil");
     assert!(m.t > 1_600_000_000);
 

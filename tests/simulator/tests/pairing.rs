@@ -11,7 +11,12 @@ use wa_sim::{Options, DEFAULT_VERSION};
 async fn chromium_load_shows_a_rotating_qr_then_goes_idle() -> TestResult {
     init_tracing();
     let interval = Duration::from_millis(2000);
-    let sim = simulator(Options { qr_interval: interval, qr_refs: 3, ..options() }).await;
+    let sim = simulator(Options {
+        qr_interval: interval,
+        qr_refs: 3,
+        ..options()
+    })
+    .await;
     let profile = tempfile::tempdir()?;
     let browser = Chromium::launch(&sim, profile.path()).await;
     let loaded = Instant::now();
@@ -96,7 +101,9 @@ async fn chromium_scan_pairs_then_syncs_after_the_delay() -> TestResult {
     let sync_ms = seen[2].2 - seen[1].2;
     assert!((1400.0..4000.0).contains(&sync_ms), "hasSynced flipped {sync_ms} ms after CONNECTED");
     assert_eq!(browser.me().await.as_deref(), Some("34600000001@c.us"));
-    let conn_wid: String = browser.eval("window.require('WAWebConnModel').Conn.serialize().wid._serialized").await;
+    let conn_wid: String = browser
+        .eval("window.require('WAWebConnModel').Conn.serialize().wid._serialized")
+        .await;
     assert_eq!(conn_wid, "34600000001@c.us");
 
     let status = sim.client().status().await?;

@@ -72,9 +72,13 @@ impl Chromium {
             .no_sandbox()
             .launch_timeout(Duration::from_secs(30))
             .request_timeout(Duration::from_secs(30));
-        for arg in
-            ["disable-gpu", "disable-background-networking", "disable-component-update", "disable-sync", "no-first-run"]
-        {
+        for arg in [
+            "disable-gpu",
+            "disable-background-networking",
+            "disable-component-update",
+            "disable-sync",
+            "no-first-run",
+        ] {
             config = config.arg(arg);
         }
         for switch in sim.chromium_switches() {
@@ -96,7 +100,12 @@ impl Chromium {
             .await
             .expect("the page opens in time")
             .expect("the page opens");
-        let chromium = Chromium { browser, handler, page, profile: profile.to_owned() };
+        let chromium = Chromium {
+            browser,
+            handler,
+            page,
+            profile: profile.to_owned(),
+        };
         chromium.wait_loaded().await;
         chromium
     }
@@ -126,14 +135,18 @@ impl Chromium {
 
     /// Evaluates `js` and returns its value; panics on failure or after [`WAIT`].
     pub async fn eval<T: DeserializeOwned>(&self, js: &str) -> T {
-        self.eval_within(js, WAIT).await.unwrap_or_else(|e| panic!("{e}\n  in: {js}"))
+        self.eval_within(js, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n  in: {js}"))
     }
 
     /// Polls `window.Debug.VERSION` as clients do, until the page has loaded.
     pub async fn wait_loaded(&self) {
         let deadline = Instant::now() + WAIT;
         loop {
-            let loaded = self.eval_within::<bool>("window.Debug?.VERSION != undefined", Duration::from_secs(2)).await;
+            let loaded = self
+                .eval_within::<bool>("window.Debug?.VERSION != undefined", Duration::from_secs(2))
+                .await;
             if loaded == Ok(true) {
                 return;
             }
@@ -190,7 +203,8 @@ impl Chromium {
 
     /// The wid `WAWebUserPrefsMeUser.getMaybeMePnUser()` returns, if any.
     pub async fn me(&self) -> Option<String> {
-        self.eval("window.require('WAWebUserPrefsMeUser').getMaybeMePnUser()?._serialized ?? null").await
+        self.eval("window.require('WAWebUserPrefsMeUser').getMaybeMePnUser()?._serialized ?? null")
+            .await
     }
 
     /// Scans this page's QR as `me` and waits until it is connected and synced.
