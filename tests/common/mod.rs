@@ -166,7 +166,7 @@ pub async fn simulator() -> wa_sim::Simulator {
 pub fn sessions_toml(https_port: u16, extra: &str) -> String {
     format!(
         "[sessions]\nchromium = {CHROMIUM:?}\nsite = \"simulator\"\nsimulator_port = {https_port}\n\
-         restart_backoff = \"100ms\"\nrestart_backoff_max = \"1s\"\nlaunch_timeout = \"40s\"\n\
+         restart_backoff_max = \"1s\"\nlaunch_timeout = \"40s\"\n\
          stop_timeout = \"10s\"\nsend_timeout = \"10s\"\n{extra}\n"
     )
 }
@@ -238,12 +238,24 @@ impl SessionsHost {
     /// Links session `id` as phone `me`: waits for its QR, scans it through the simulator,
     /// waits for `ready`.
     pub async fn link(&mut self, sim: &wa_sim::Simulator, id: &str, me: &str) {
-        let qr = self.event(Duration::from_secs(40), "session.qr", id).await;
-        let qr = qr.data["qr"].as_str().unwrap().to_string();
+        let qr = match self.sessions.qr(id) {
+            Some(qr) => qr,
+            None => {
+                let e = self.event(Duration::from_secs(40), "session.qr", id).await;
+                e.data["qr"].as_str().unwrap().to_string()
+            }
+        };
         assert_eq!(qr.split(',').count(), 5, "a whatsapp-web.js QR: {qr}");
         assert_eq!(self.sessions.qr(id).as_deref(), Some(qr.as_str()));
         sim.client().scan(Some(&qr), Some(me)).await.expect("the scan is accepted");
         self.wait_status(id, vigil::sessions::SessionStatus::Ready, Duration::from_secs(20)).await;
+    }
+
+    /// Waits until what the page stored at linking is on disk (Chromium writes Local Storage
+    /// a few seconds late; a `kill -9` before that loses the link, as it would on the real
+    /// site): a backup waits for exactly that.
+    pub async fn settle(&self, id: &str) {
+        self.sessions.backup(id).await.unwrap_or_else(|e| panic!("backup of `{id}`: {e}"));
     }
 
     /// Graceful stop: behaviours, then every browser.
