@@ -23,6 +23,9 @@ use super::SessionStatus;
 use crate::sites::whatsapp::bridge::{phone_of, JS_PING};
 use crate::sites::whatsapp::{classify, Bridge, PageEvent, Phase, CRITICAL_PATHS};
 
+/// Answers a restart request once the new browser opened the page (or failed to).
+type Done = oneshot::Sender<Result<(), String>>;
+
 /// What the manager asks of a supervisor.
 pub(crate) enum Command {
     /// Close the browser cleanly and end; status `stopped`.
@@ -71,7 +74,7 @@ impl Supervisor {
 
     async fn supervise(&mut self) {
         // Why the browser is being (re)started, and who waits for it.
-        let mut restarting: Option<(String, Option<oneshot::Sender<Result<(), String>>>)> = None;
+        let mut restarting: Option<(String, Option<Done>)> = None;
         let mut attempt: u64 = 0;
         loop {
             self.cell.set_status(SessionStatus::Starting, None).await;
@@ -155,22 +158,19 @@ impl Supervisor {
                     self.cell.set_status(SessionStatus::Error, Some(message.clone())).await;
                     self.cell.publish("session.error", json!({ "message": message, "cause": cause }));
                     // Wait for someone to ask for a restart.
-                    loop {
-                        tokio::select! {
-                            cmd = self.cmds.recv() => match cmd {
-                                Some(Command::Restart { reason, done }) => {
-                                    self.budget.reset();
-                                    restarting = Some((reason, Some(done)));
-                                    break;
-                                }
-                                Some(Command::Stop(done)) => {
-                                    let _ = done.send(());
-                                    return;
-                                }
-                                None => return,
-                            },
-                            _ = self.ctx.shutdown.cancelled() => return,
-                        }
+                    tokio::select! {
+                        cmd = self.cmds.recv() => match cmd {
+                            Some(Command::Restart { reason, done }) => {
+                                self.budget.reset();
+                                restarting = Some((reason, Some(done)));
+                            }
+                            Some(Command::Stop(done)) => {
+                                let _ = done.send(());
+                                return;
+                            }
+                            None => return,
+                        },
+                        _ = self.ctx.shutdown.cancelled() => return,
                     }
                 }
             }
@@ -335,7 +335,7 @@ impl Supervisor {
 
     /// WhatsApp's state changed (or was first seen).
     async fn on_state(&mut self, state: &str) {
-        let previous = self.cell.with(|l| std::mem::replace(&mut l.record.wa_state, Some(state.to_string())));
+        let previous = self.cell.with(|l| l.record.wa_state.replace(state.to_string()));
         if previous.as_deref() != Some(state) {
             self.cell.publish("session.state", json!({ "state": state, "previous": previous }));
             self.cell.save().await;
