@@ -1,10 +1,10 @@
 //! The `vigil` binary: `check` reports every problem with its location; `run` stops cleanly on
 //! SIGTERM; `behaviours` shows the running host's triggers.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use vigil_tests::{built_plugin, vigil_bin};
+use vigil_tests::{built_plugin, vigil_command as vigil};
 
 fn folder(config: &str, scripts: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -14,17 +14,6 @@ fn folder(config: &str, scripts: &[(&str, &str)]) -> tempfile::TempDir {
     }
     std::fs::write(dir.path().join("vigil.toml"), config).unwrap();
     dir
-}
-
-fn vigil(dir: &std::path::Path, args: &[&str]) -> Command {
-    let mut c = Command::new(vigil_bin());
-    c.current_dir(dir).args(args).env_remove("RUST_LOG").env("VIGIL_LOG", "info");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VIGIL_") && k != "VIGIL_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c
 }
 
 #[test]

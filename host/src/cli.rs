@@ -1,4 +1,5 @@
-//! The command line: `vigil run` (default), `vigil check`, `vigil behaviours`.
+//! The command line: `vigil run` (default), `vigil check`, `vigil behaviours`,
+//! `vigil session add|list|remove|logout`, `vigil backup`, `vigil restore`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,8 +8,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::behaviours::status::Snapshot;
+use crate::clock::Clock;
 use crate::config::{self, Config};
+use crate::events::EventBus;
 use crate::host::snapshot_path;
+use crate::sessions::{SessionError, SessionManager, Sessions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -60,6 +64,56 @@ pub enum Command {
         /// Print the snapshot as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Add, list, remove or log out sessions (one WhatsApp account each).
+    Session {
+        #[command(subcommand)]
+        action: SessionAction,
+    },
+    /// Back up a session's WhatsApp storage now (kept in data/sessions/<id>/backups).
+    Backup {
+        /// The session id.
+        id: String,
+    },
+    /// Restore a session's WhatsApp storage from a backup, after checking it; the session must
+    /// not be running.
+    Restore {
+        /// The session id.
+        id: String,
+        /// The backup's file name (see `vigil session list --backups`); default the newest.
+        backup: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionAction {
+    /// Add a session; `vigil run` then opens it and shows its QR to link it.
+    Add {
+        /// Lowercase letters, digits, `_` and `-` (e.g. `sales-1`).
+        id: String,
+        /// A name for people.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List the sessions and their last known status.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also list each session's backups.
+        #[arg(long)]
+        backups: bool,
+    },
+    /// Remove a session: its record, profile and backups. The host must not be running it.
+    Remove {
+        /// The session id.
+        id: String,
+    },
+    /// Log a session out of WhatsApp (the phone loses this linked device). The host must not
+    /// be running it.
+    Logout {
+        /// The session id.
+        id: String,
     },
 }
 
@@ -203,6 +257,37 @@ async fn dispatch(cli: Cli) -> ExitCode {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             show_behaviours(&config, json)
         }
+        Command::Session { action } => {
+            let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+            with_sessions(&config, |m| Box::pin(session_action(m, action))).await
+        }
+        Command::Backup { id } => {
+            let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+            with_sessions(&config, |m| {
+                Box::pin(async move {
+                    let b = m.backup(&id).await?;
+                    println!(
+                        "backup of `{id}`: {} ({} files, {} bytes)",
+                        b.path.display(),
+                        b.files.unwrap_or(0),
+                        b.bytes
+                    );
+                    Ok(())
+                })
+            })
+            .await
+        }
+        Command::Restore { id, backup } => {
+            let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+            with_sessions(&config, |m| {
+                Box::pin(async move {
+                    let b = m.restore(&id, backup.as_deref()).await?;
+                    println!("restored `{id}` from {} ({} files)", b.name, b.files.unwrap_or(0));
+                    Ok(())
+                })
+            })
+            .await
+        }
     }
 }
 
@@ -235,6 +320,95 @@ async fn owner(config: &Config, action: OwnerAction) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+type SessionsResult<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SessionError>> + 'a>>;
+
+/// Opens the sessions (starting none), runs `f`, closes them.
+async fn with_sessions(config: &Config, f: impl FnOnce(&SessionManager) -> SessionsResult<'_>) -> ExitCode {
+    let manager = match SessionManager::open(config, EventBus::new(), Clock::system(), None).await {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = f(&manager).await;
+    manager.shutdown().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn session_action(m: &SessionManager, action: SessionAction) -> Result<(), SessionError> {
+    match action {
+        SessionAction::Add { id, label } => {
+            m.add(&id, label.as_deref()).await?;
+            println!("added session `{id}`: start the host (`vigil run`) and scan its QR to link it");
+        }
+        SessionAction::List { json, backups } => {
+            let list = m.list().await?;
+            if json {
+                let mut out = Vec::new();
+                for s in &list {
+                    let mut v = serde_json::to_value(s).expect("serializable");
+                    v["in_use_by_pid"] = in_use(m, &s.id).map(Into::into).unwrap_or(serde_json::Value::Null);
+                    if backups {
+                        v["backups"] = serde_json::to_value(m.backups(&s.id)?).expect("serializable");
+                    }
+                    out.push(v);
+                }
+                println!("{}", serde_json::to_string_pretty(&out).expect("serializable"));
+                return Ok(());
+            }
+            if list.is_empty() {
+                println!("no sessions: add one with `vigil session add <id>`");
+            }
+            for s in &list {
+                let running = match in_use(m, &s.id) {
+                    Some(pid) => format!("  (Chromium pid {pid})"),
+                    None => String::new(),
+                };
+                println!(
+                    "{}  {}{}  {}  {}  {}{}",
+                    s.id,
+                    s.status,
+                    s.wa_state.as_deref().map(|w| format!(" ({w})")).unwrap_or_default(),
+                    s.phone.as_deref().map(|p| format!("+{p}")).unwrap_or_else(|| "-".into()),
+                    s.label.as_deref().unwrap_or("-"),
+                    s.last_seen.map(|t| t.format("last seen %Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
+                    running
+                );
+                if let Some(e) = &s.error {
+                    println!("  ! {e}");
+                }
+                if backups {
+                    for b in m.backups(&s.id)? {
+                        println!("  backup {}  {} bytes", b.name, b.bytes);
+                    }
+                }
+            }
+        }
+        SessionAction::Remove { id } => {
+            m.remove(&id).await?;
+            println!("removed session `{id}` (record, profile and backups)");
+        }
+        SessionAction::Logout { id } => {
+            m.logout(&id).await?;
+            println!("session `{id}` is logged out of WhatsApp");
+        }
+    }
+    Ok(())
+}
+
+/// The pid of a Chromium running on the session's profile (a running host's).
+fn in_use(m: &SessionManager, id: &str) -> Option<i32> {
+    let profile = m.settings().session_dir(id).join("profile");
+    crate::sessions::chromium::strays(&profile).first().map(|p| p.pid)
 }
 
 fn load_config(path: Option<&std::path::Path>) -> Option<Config> {

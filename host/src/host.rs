@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::scheduler::{LastRuns, Scheduler};
-use crate::sessions::{NoSessions, Sessions};
+use crate::sessions::{NoSessions, SessionManager, Sessions};
 use crate::store::Store;
 
 /// What a host is built from, besides its config. Tests swap the parts.
@@ -28,7 +28,7 @@ pub struct HostParts {
     pub store: Option<Store>,
     /// Watch `scripts/` and `plugins/` for changes (off in paused-clock tests).
     pub watch: bool,
-    /// The event bus, when the caller wants to subscribe before anything happens.
+    /// The event bus, when the caller made it (e.g. to share it with a [`SessionManager`]).
     pub bus: Option<EventBus>,
 }
 
@@ -79,14 +79,17 @@ impl Host {
         let mut tasks = vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), shutdown.clone()))];
         let scheduler =
             Scheduler::new(parts.clock.clone(), config.seed, Arc::new(StoreLastRuns(store.clone())), shutdown.clone());
-        let alerts = Arc::new(Alerts::new(
-            store.clone(),
-            config.alerts.clone(),
-            config.templates_dir(),
-            parts.sessions.clone(),
-            parts.clock.clone(),
-            config.timezone.0,
-        ));
+        let alerts = Arc::new(
+            Alerts::new(
+                store.clone(),
+                config.alerts.clone(),
+                config.templates_dir(),
+                parts.sessions.clone(),
+                parts.clock.clone(),
+                config.timezone.0,
+            )
+            .with_owners(&config.owners),
+        );
         if config.smtp.host.is_some() {
             let mailer = crate::alerts::mailer::Mailer::new(&config.smtp)?;
             let backoff = outbox::Backoff { min: config.smtp.retry_min.0, max: config.smtp.retry_max.0 };
@@ -181,11 +184,53 @@ impl Host {
     }
 }
 
-/// `vigil run`: a host with this config until `shutdown`.
+/// `vigil run`: a host with this config until `shutdown`: every known session starts (a
+/// bounded number at a time), behaviours load; on shutdown timers stop, running handlers get
+/// `shutdown_grace`, then every browser is closed cleanly.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let host = Host::start(config, HostParts::default(), shutdown).await?;
-    tracing::info!(behaviours = host.behaviours().len(), "vigil is running");
-    host.wait().await
+    let bus = EventBus::new();
+    let clock = Clock::system();
+    let sessions =
+        SessionManager::open(&config, bus.clone(), clock.clone(), None).await.context("cannot open the sessions")?;
+    tokio::spawn(print_qr_codes(bus.subscribe(), shutdown.clone()));
+    let parts = HostParts { clock, sessions: Arc::new(sessions.clone()), store: None, watch: true, bus: Some(bus) };
+    let host = match Host::start(config, parts, shutdown).await {
+        Ok(h) => h,
+        Err(e) => {
+            sessions.shutdown().await;
+            return Err(e);
+        }
+    };
+    let n = sessions.start_all();
+    tracing::info!(behaviours = host.behaviours().len(), sessions = n, "vigil is running");
+    let result = host.wait().await;
+    sessions.shutdown().await;
+    result
+}
+
+/// Prints the QR of every session that waits to be linked, as a QR code on stdout.
+async fn print_qr_codes(mut events: tokio::sync::broadcast::Receiver<crate::events::Event>, stop: CancellationToken) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            e = events.recv() => match e {
+                Ok(e) => e,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            },
+        };
+        if event.name != "session.qr" {
+            continue;
+        }
+        let (Some(id), Some(qr)) = (event.data["session"].as_str(), event.data["qr"].as_str()) else { continue };
+        match crate::sessions::qr::render(qr) {
+            Ok(drawing) => println!(
+                "\nSession `{id}` waits to be linked: on the phone, open WhatsApp → Linked devices → Link a device, and scan:\n{drawing}"
+            ),
+            Err(e) => tracing::warn!(session = id, "{e}"),
+        }
+    }
 }
 
 /// The `*.rhai` files of `dir`, sorted.

@@ -13,7 +13,9 @@
 //! - [`store`]: SQLite / PostgreSQL: kv, last runs, owners, alert ledger, outbox, events.
 //! - [`alerts`]: `raise` / `resolve`, email templates, the SMTP outbox worker.
 //! - [`fsutil`]: atomic writes, free space.
-//! - [`sessions`]: the session functions of the host API as a trait; phone numbers.
+//! - [`sessions`]: WhatsApp sessions in Chromium — manager, supervisors, profile care,
+//!   backups — and the session functions of the host API.
+//! - [`sites`]: what knows WhatsApp Web's internals: its storage, states and the bridge.
 //! - [`behaviours`]: the host API, the rhai and WASM bindings, loading / reloading, runners,
 //!   traces.
 //! - [`host`]: assembling the parts; [`run`].
@@ -33,6 +35,7 @@ pub mod fsutil;
 pub mod host;
 pub mod scheduler;
 pub mod sessions;
+pub mod sites;
 pub mod store;
 pub mod trial;
 

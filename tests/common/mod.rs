@@ -165,6 +165,19 @@ pub fn built_plugin(name: &str) -> PathBuf {
     p
 }
 
+/// A `vigil` command in `dir` with `args`, logging at info, with no `VIGIL_*` variable of the
+/// test's environment.
+pub fn vigil_command(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(vigil_bin());
+    c.current_dir(dir).args(args).env_remove("RUST_LOG").env("VIGIL_LOG", "info");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VIGIL_") && k != "VIGIL_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 /// The `vigil` binary, built once per test process if needed.
 pub fn vigil_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -185,4 +198,192 @@ pub fn vigil_bin() -> PathBuf {
         bin
     })
     .clone()
+}
+
+// ----- sessions: the simulator, a host with real Chromium sessions, processes --------------
+
+/// Debian's Chromium.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A simulator with the real page timings, except a QR that never rotates mid-test and a
+/// short sync and ack.
+pub async fn simulator() -> wa_sim::Simulator {
+    let options = wa_sim::Options {
+        qr_interval: Duration::from_secs(120),
+        sync_delay: Duration::from_millis(300),
+        ack_delay: Duration::from_millis(100),
+        ..wa_sim::Options::default()
+    };
+    wa_sim::Simulator::start(options).await.expect("the simulator starts")
+}
+
+/// A `[sessions]` section for the simulator on `https_port`, fast timings, `extra` lines
+/// added inside the section.
+pub fn sessions_toml(https_port: u16, extra: &str) -> String {
+    format!(
+        "[sessions]\nchromium = {CHROMIUM:?}\nsite = \"simulator\"\nsimulator_port = {https_port}\n\
+         restart_backoff_max = \"1s\"\nlaunch_timeout = \"40s\"\n\
+         stop_timeout = \"10s\"\nsend_timeout = \"10s\"\n{extra}\n"
+    )
+}
+
+/// A host with real Chromium sessions on `dir` (kept across restarts of the host).
+pub struct SessionsHost {
+    pub host: Host,
+    pub sessions: vigil::sessions::SessionManager,
+    pub events: broadcast::Receiver<Event>,
+    pub shutdown: CancellationToken,
+}
+
+impl SessionsHost {
+    /// Writes `scripts`, then starts a host on `dir` with `config_toml` and starts every
+    /// known session (like `vigil run`). `add` sessions are added first when missing.
+    pub async fn start(dir: &Path, scripts: &[(&str, &str)], config_toml: &str, add: &[&str]) -> SessionsHost {
+        init_tracing();
+        let scripts_dir = dir.join("scripts");
+        std::fs::create_dir_all(&scripts_dir).unwrap();
+        for (name, src) in scripts {
+            std::fs::write(scripts_dir.join(format!("{name}.rhai")), src).unwrap();
+        }
+        let config = config_in(dir, config_toml);
+        let bus = vigil::events::EventBus::new();
+        let events = bus.subscribe();
+        let clock = vigil::clock::Clock::system();
+        let sessions = vigil::sessions::SessionManager::open(&config, bus.clone(), clock.clone(), None)
+            .await
+            .unwrap_or_else(|e| panic!("sessions open: {e}"));
+        for id in add {
+            if sessions.info(id).is_err() {
+                sessions.add(id, None).await.unwrap();
+            }
+        }
+        let shutdown = CancellationToken::new();
+        let parts = HostParts {
+            clock,
+            sessions: std::sync::Arc::new(sessions.clone()),
+            store: None,
+            watch: false,
+            bus: Some(bus),
+        };
+        let host = Host::start(config, parts, shutdown.clone()).await.expect("host starts");
+        sessions.start_all();
+        SessionsHost { host, sessions, events, shutdown }
+    }
+
+    /// Waits for the host event `name` about session `id`.
+    pub async fn event(&mut self, within: Duration, name: &str, id: &str) -> Event {
+        wait_for(&mut self.events, within, &format!("{name} of `{id}`"), |e| e.name == name && e.data["session"] == id)
+            .await
+    }
+
+    /// Waits until session `id` has `status` (checked on every event and every 100 ms).
+    pub async fn wait_status(&mut self, id: &str, status: vigil::sessions::SessionStatus, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let info = self.sessions.info(id).unwrap();
+            if info.status == status {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("session `{id}` is {} ({:?}), not {status}, after {within:?}", info.status, info.error);
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.events.recv()).await;
+        }
+    }
+
+    /// Links session `id` as phone `me`: waits for its QR, scans it through the simulator,
+    /// waits for `ready`.
+    pub async fn link(&mut self, sim: &wa_sim::Simulator, id: &str, me: &str) {
+        let qr = match self.sessions.qr(id) {
+            Some(qr) => qr,
+            None => {
+                let e = self.event(Duration::from_secs(40), "session.qr", id).await;
+                e.data["qr"].as_str().unwrap().to_string()
+            }
+        };
+        assert_eq!(qr.split(',').count(), 5, "a whatsapp-web.js QR: {qr}");
+        assert_eq!(self.sessions.qr(id).as_deref(), Some(qr.as_str()));
+        sim.client().scan(Some(&qr), Some(me)).await.expect("the scan is accepted");
+        self.wait_status(id, vigil::sessions::SessionStatus::Ready, Duration::from_secs(20)).await;
+    }
+
+    /// Waits until what the page stored at linking is on disk (Chromium writes Local Storage
+    /// a few seconds late; a `kill -9` before that loses the link, as it would on the real
+    /// site): a backup waits for exactly that.
+    pub async fn settle(&self, id: &str) {
+        self.sessions.backup(id).await.unwrap_or_else(|e| panic!("backup of `{id}`: {e}"));
+    }
+
+    /// Graceful stop: behaviours, then every browser.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.host.wait()).await.expect("host stops in time").unwrap();
+        tokio::time::timeout(Duration::from_secs(30), self.sessions.shutdown()).await.expect("sessions stop in time");
+    }
+}
+
+/// Logs under `RUST_LOG` (shown for failed tests), once per test binary.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A process seen in /proc.
+#[derive(Debug, Clone)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    pub state: char,
+    pub cmdline: String,
+}
+
+/// Every process whose command line mentions `needle` (e.g. a test's temp folder).
+pub fn processes_mentioning(needle: &str) -> Vec<Proc> {
+    all_processes().into_iter().filter(|p| p.cmdline.contains(needle)).collect()
+}
+
+/// Zombie children of this process.
+pub fn zombie_children() -> Vec<Proc> {
+    let me = std::process::id() as i32;
+    all_processes().into_iter().filter(|p| p.state == 'Z' && p.ppid == me).collect()
+}
+
+fn all_processes() -> Vec<Proc> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(close) = stat.rfind(')') else { continue };
+        let mut f = stat[close + 2..].split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        out.push(Proc { pid, ppid, state, cmdline });
+    }
+    out
+}
+
+/// Waits until no process mentions `needle` and no child of ours is a zombie.
+pub async fn assert_no_leftovers(needle: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = processes_mentioning(needle);
+        let zombies = zombie_children();
+        if left.is_empty() && zombies.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("left behind after {within:?}: processes {left:#?}, zombies {zombies:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The session's profile folder under a host data folder.
+pub fn profile_of(dir: &Path, id: &str) -> PathBuf {
+    dir.join("data/sessions").join(id).join("profile")
 }

@@ -48,6 +48,8 @@ pub struct Alerts {
     sessions: Arc<dyn Sessions>,
     clock: Clock,
     tz: chrono_tz::Tz,
+    /// Session id → owner email, from `[owners."<email>"] sessions = [...]`.
+    owners: std::collections::BTreeMap<String, String>,
     /// Wakes the outbox worker when something is queued.
     pub(crate) wake: Arc<Notify>,
 }
@@ -61,7 +63,26 @@ impl Alerts {
         clock: Clock,
         tz: chrono_tz::Tz,
     ) -> Self {
-        Self { store, config, templates, sessions, clock, tz, wake: Arc::new(Notify::new()) }
+        Self {
+            store,
+            config,
+            templates,
+            sessions,
+            clock,
+            tz,
+            owners: Default::default(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Owners of sessions by config: `[owners."<email>"] sessions = ["main"]`.
+    pub fn with_owners(mut self, owners: &std::collections::BTreeMap<String, crate::config::OwnerConfig>) -> Self {
+        for (email, o) in owners {
+            for id in &o.sessions {
+                self.owners.insert(id.clone(), email.clone());
+            }
+        }
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -89,7 +110,7 @@ impl Alerts {
                         .unwrap_or_else(|| "N/A".into())));
                     v.entry("status").or_insert(json!(s.status.as_str()));
                     v.entry("wa_state").or_insert(json!(s.wa_state.clone().unwrap_or_default()));
-                    if let Some(email) = s.owner.clone() {
+                    if let Some(email) = s.owner.clone().or_else(|| self.owners.get(&s.id).cloned()) {
                         if let Ok(Some(o)) = self.store.owner(&email).await {
                             v.entry("user_name").or_insert(json!(o.full_name));
                             if let Some(t) = o.timezone.as_deref().and_then(|t| t.parse().ok()) {

@@ -311,6 +311,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_the_defaults() {
+        let example =
+            parse_with_env(include_str!("../../../vigil.example.toml"), "vigil.example.toml", env(&[])).unwrap();
+        let defaults = parse_with_env("", "<defaults>", env(&[])).unwrap();
+        assert_eq!(serde_json::to_value(&example).unwrap(), serde_json::to_value(&defaults).unwrap());
+    }
+
+    #[test]
     fn a_missing_explicit_file_is_an_error() {
         let e = load(Some(Path::new("/nonexistent/vigil.toml")), env(&[])).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/vigil.toml"), "{e}");

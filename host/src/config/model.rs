@@ -45,6 +45,8 @@ pub struct Config {
     /// Session owners by email: `[owners."ana@example.com"] name = "Ana"`. Written to the store
     /// at start (`vigil owner set` does the same from the command line).
     pub owners: BTreeMap<String, OwnerConfig>,
+    /// The WhatsApp sessions: Chromium, the site, restarts, backups, timeouts.
+    pub sessions: SessionsConfig,
 }
 
 /// `[owners."<email>"]`: who is told when their sessions need attention.
@@ -75,6 +77,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             behaviours: BTreeMap::new(),
             owners: BTreeMap::new(),
+            sessions: SessionsConfig::default(),
         }
     }
 }
@@ -89,6 +92,94 @@ impl Config {
     pub fn behaviour(&self, name: &str) -> BehaviourConfig {
         self.behaviours.get(name).cloned().unwrap_or_default()
     }
+}
+
+/// `[sessions]`: how sessions run. One Chromium per session, on `data_dir/sessions/<id>/profile`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// The Chromium (or Chrome) executable: a path, or a name looked up in `PATH`.
+    /// Default `chromium`.
+    pub chromium: PathBuf,
+    /// Run Chromium headless (no window). Default `true`; servers have no display.
+    pub headless: bool,
+    /// Run Chromium without its sandbox (`--no-sandbox`), which it needs when run as root, as
+    /// in most containers. Default `true`.
+    pub no_sandbox: bool,
+    /// More Chromium switches, added after vigil's own, e.g. `["--lang=es"]`. The leading `--`
+    /// is optional.
+    pub extra_switches: Vec<String>,
+    /// Which WhatsApp Web to open: `real` (https://web.whatsapp.com/) or `simulator` (the
+    /// local simulator of the tests and the demo, which maps the host name to
+    /// `127.0.0.1:<simulator_port>` and accepts its self-signed certificate). Default `real`.
+    pub site: SiteKind,
+    /// The simulator's HTTPS port, needed when `site = "simulator"` (usually set at run time:
+    /// `VIGIL_SESSIONS__SIMULATOR_PORT`).
+    pub simulator_port: Option<u16>,
+    /// Where the page's script bridge comes from: unset = the one built into vigil; a path =
+    /// that file, re-read and re-injected into running pages when it changes.
+    pub bridge: Option<PathBuf>,
+    /// How many sessions start at the same time when the host starts. Default 4.
+    pub start_concurrency: usize,
+    /// Restart budget: at most this many restarts after crashes within `restart_window`; one
+    /// more crash sets the session to `error` and raises `session.error`. Default 5.
+    pub restart_budget: u32,
+    /// The window of the restart budget. Default `10m`.
+    pub restart_window: HumanDuration,
+    /// Delay before the first restart after a crash; it doubles with each crash that comes
+    /// before the session was ready again. Default `1s`.
+    pub restart_backoff: HumanDuration,
+    /// The longest delay between restarts. Default `1m`.
+    pub restart_backoff_max: HumanDuration,
+    /// How many backups to keep per session (`data_dir/sessions/<id>/backups`). Default 7.
+    pub backups_keep: usize,
+    /// How long Chromium may take to start and load the page. Default `30s`.
+    pub launch_timeout: HumanDuration,
+    /// How long `send_text` waits for the server's ack. Default `30s`.
+    pub send_timeout: HumanDuration,
+    /// How often the host pings each page to learn that it stopped answering. Default `30s`.
+    pub ping_interval: HumanDuration,
+    /// A page that does not answer a ping within this is `disconnected` (`session.disconnected`
+    /// with reason `unresponsive`) until it answers again. Default `10s`.
+    pub ping_timeout: HumanDuration,
+    /// On stop or shutdown, how long each browser may take to close cleanly (its profile is
+    /// flushed) before it is killed. Default `10s`.
+    pub stop_timeout: HumanDuration,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            chromium: PathBuf::from("chromium"),
+            headless: true,
+            no_sandbox: true,
+            extra_switches: Vec::new(),
+            site: SiteKind::Real,
+            simulator_port: None,
+            bridge: None,
+            start_concurrency: 4,
+            restart_budget: 5,
+            restart_window: HumanDuration(Duration::from_secs(600)),
+            restart_backoff: HumanDuration(Duration::from_secs(1)),
+            restart_backoff_max: HumanDuration(Duration::from_secs(60)),
+            backups_keep: 7,
+            launch_timeout: HumanDuration(Duration::from_secs(30)),
+            send_timeout: HumanDuration(Duration::from_secs(30)),
+            ping_interval: HumanDuration(Duration::from_secs(30)),
+            ping_timeout: HumanDuration(Duration::from_secs(10)),
+            stop_timeout: HumanDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// `sessions.site`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteKind {
+    /// https://web.whatsapp.com/ itself.
+    Real,
+    /// The local simulator (tests, demo).
+    Simulator,
 }
 
 /// `[behaviours.<name>]`: a behaviour's switch, grants, parameters and limits.

@@ -1,13 +1,50 @@
-//! Sessions as behaviours see them: one WhatsApp account each, behind the [`Sessions`] trait.
+//! Sessions: one WhatsApp account each = one Chromium on `data/sessions/<id>/profile` with one
+//! page on WhatsApp Web, supervised.
 //!
 //! - [`Sessions`]: the session functions of the host API (`sessions()`, `state`, `ping`,
-//!   `send_text`, `activity`, `restart`, `mark`, `touch`). The sessions issue implements it
-//!   with Chromium; until then `vigil run` has [`NoSessions`] (no session exists).
-//! - [`memory`]: an in-memory implementation for unit tests.
+//!   `send_text`, `activity`, `restart`, `mark`, `touch`), implemented by [`SessionManager`];
+//!   [`NoSessions`] is a host without browsers.
+//! - [`manager`]: add, start, stop, remove, log out, back up, restore; the [`Sessions`] impl.
+//! - `supervisor`: one task per session owning its browser — profile care, launch, the
+//!   bridge's events turned into status and events, the ping watchdog, restarts with backoff
+//!   under a budget.
+//! - `browser`: one launched browser (chromiumoxide), its death signals, the bridge injection.
+//! - `chromium`: the Chromium process (own process group, dies with the host), reaping,
+//!   strays left by a killed host.
+//! - `cell`: a session's live state, persisted on every change.
+//! - [`records`]: what is persisted ([`SessionRecord`]) behind [`SessionRecords`]; JSON files
+//!   until the store lands.
+//! - [`profile`]: stale locks and the critical files' health.
+//! - [`backup`]: tar + zstd archives with sha256 manifests; verified restore.
+//! - `budget`: the restart budget and backoff.
+//! - `settings`: `[sessions]` resolved (the Chromium command line).
+//! - `bridge_watch`: re-injects a bridge file when it changes.
+//! - [`qr`]: a QR for the terminal.
+//! - [`id`]: session ids (`^[a-z0-9][a-z0-9_-]{0,62}$`).
+//! - [`memory`]: an in-memory [`Sessions`] for unit tests.
 //! - [`phone`]: phone numbers and WhatsApp ids (`+34 600 000 000` → `34600000000@c.us`).
 
+pub mod backup;
+mod bridge_watch;
+mod browser;
+mod budget;
+mod cell;
+pub mod chromium;
+pub mod id;
+pub mod manager;
 pub mod memory;
 pub mod phone;
+pub mod profile;
+pub mod qr;
+pub mod records;
+mod settings;
+mod supervisor;
+
+pub use backup::{BackupError, BackupInfo};
+pub use id::check_id;
+pub use manager::SessionManager;
+pub use records::{JsonRecords, RecordsError, SessionRecord, SessionRecords};
+pub use settings::Settings;
 
 use std::fmt;
 use std::str::FromStr;

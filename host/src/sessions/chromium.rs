@@ -1,0 +1,374 @@
+//! One Chromium process: spawned by us (not by chromiumoxide) so that it leads its own process
+//! group, dies with the host (`PR_SET_PDEATHSIG`), and its whole group can be killed; then
+//! chromiumoxide connects to its DevTools address.
+//!
+//! No zombies: the host makes itself a child subreaper, so the helpers of a killed Chromium
+//! (zygote, renderers, …) are re-parented to it, and [`sweep`] reaps the ones that belong to a
+//! Chromium group we launched. The main process is reaped by tokio (`Child::wait`).
+
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How many lines of Chromium's stderr are kept for error messages.
+const TAIL_LINES: usize = 30;
+
+/// Why Chromium could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot run Chromium `{exe}`: {source} (install it, or set sessions.chromium to its path)")]
+    Spawn { exe: PathBuf, source: std::io::Error },
+    #[error("Chromium exited during start ({status}){hint}; its last words: {tail}")]
+    Exited { status: String, hint: &'static str, tail: String },
+    #[error("Chromium did not print its DevTools address within {0:?}")]
+    Timeout(Duration),
+}
+
+/// What to launch.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub executable: PathBuf,
+    pub profile: PathBuf,
+    /// Every switch, with its leading `--`.
+    pub switches: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// A running (or dead, not yet dropped) Chromium process and its group.
+pub struct ChromiumProcess {
+    pub child: Child,
+    pub pid: i32,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl ChromiumProcess {
+    /// Spawns Chromium and waits for its DevTools websocket address.
+    pub async fn spawn(spec: &LaunchSpec) -> Result<(ChromiumProcess, String), LaunchError> {
+        become_subreaper();
+        let mut cmd = Command::new(&spec.executable);
+        cmd.arg(format!("--user-data-dir={}", spec.profile.display()))
+            .arg("--remote-debugging-port=0")
+            .args(&spec.switches)
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            let parent = std::process::id() as libc::pid_t;
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    if libc::getppid() != parent {
+                        // The host died between fork and prctl.
+                        libc::_exit(1);
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn { exe: spec.executable.clone(), source })?;
+        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        register_group(pid);
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
+        let (url_tx, url_rx) = tokio::sync::oneshot::channel::<String>();
+        let tail2 = tail.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut url_tx = Some(url_tx);
+            // Keep reading to the end, so Chromium never blocks on a full pipe.
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("DevTools listening on ").nth(1) {
+                    if let Some(tx) = url_tx.take() {
+                        let _ = tx.send(rest.trim().to_string());
+                    }
+                }
+                let mut t = tail2.lock().expect("tail");
+                if t.len() == TAIL_LINES {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        });
+        let mut process = ChromiumProcess { child, pid, tail };
+        let outcome = tokio::select! {
+            url = url_rx => url.ok(),
+            status = process.child.wait() => {
+                let status = status.map(|s| describe(&s)).unwrap_or_else(|e| e.to_string());
+                let code = process.child.try_wait().ok().flatten().and_then(|s| s.code());
+                // Let the stderr reader catch the last lines.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let hint = if code == Some(21) {
+                    ": the profile is locked by another Chromium (maybe on another host); vigil removes stale locks, so another browser still uses this profile"
+                } else {
+                    ""
+                };
+                return Err(LaunchError::Exited { status, hint, tail: process.tail() });
+            }
+            _ = tokio::time::sleep(spec.timeout) => None,
+        };
+        match outcome {
+            Some(url) => Ok((process, url)),
+            None => Err(LaunchError::Timeout(spec.timeout)),
+        }
+    }
+
+    /// The last lines Chromium wrote on stderr.
+    pub fn tail(&self) -> String {
+        let t = self.tail.lock().expect("tail");
+        let lines: Vec<&str> = t.iter().rev().take(5).map(String::as_str).collect();
+        if lines.is_empty() {
+            "(nothing)".into()
+        } else {
+            lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        }
+    }
+
+    /// SIGKILL to the whole process group (the browser and all its helpers).
+    pub fn kill_group(&self) {
+        kill_group(self.pid);
+    }
+
+    /// Waits up to `within` for the main process to exit (and reaps it).
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        tokio::time::timeout(within, self.child.wait()).await.ok().and_then(|r| r.ok())
+    }
+
+    /// Kills the group, reaps the main process, and sweeps its helpers.
+    pub async fn kill_and_reap(&mut self) {
+        self.kill_group();
+        let _ = self.wait_exit(Duration::from_secs(5)).await;
+        sweep_soon();
+    }
+}
+
+impl Drop for ChromiumProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill_group();
+        } else {
+            // The main process is gone; its helpers may not be.
+            kill_group(self.pid);
+        }
+        sweep_soon();
+    }
+}
+
+/// "exit code 21", "killed by signal 9".
+pub fn describe(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => status.to_string(),
+    }
+}
+
+fn kill_group(pgid: i32) {
+    if pgid > 1 && pgid != own_pgid() {
+        // SAFETY: plain syscall; a group that is gone gives ESRCH, which is fine.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+fn own_pgid() -> i32 {
+    // SAFETY: plain syscall.
+    unsafe { libc::getpgrp() }
+}
+
+/// Process groups of the Chromiums this host launched.
+fn groups() -> &'static Mutex<HashSet<i32>> {
+    static G: OnceLock<Mutex<HashSet<i32>>> = OnceLock::new();
+    G.get_or_init(Default::default)
+}
+
+fn register_group(pgid: i32) {
+    if pgid > 0 {
+        groups().lock().expect("groups").insert(pgid);
+    }
+}
+
+/// Makes this process the reaper of its orphaned descendants (Linux), once.
+fn become_subreaper() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        // SAFETY: plain prctl on our own process.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+        }
+    });
+}
+
+/// One process as /proc shows it.
+#[derive(Debug, Clone)]
+struct ProcStat {
+    pid: i32,
+    comm: String,
+    state: char,
+    ppid: i32,
+    pgrp: i32,
+}
+
+fn read_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ppid pgrp ..."; comm may hold spaces and parentheses.
+    let comm = text[text.find('(')? + 1..text.rfind(')')?].to_string();
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let pgrp = f.next()?.parse().ok()?;
+    Some(ProcStat { pid, comm, state, ppid, pgrp })
+}
+
+fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Reaps the zombies re-parented to us (we are a subreaper) that come from Chromium: members
+/// of a group we launched, or Chromium's detached crash handlers (`chrome_crashpad_handler`
+/// leaves the group with `setsid`). Never a group leader we launched: tokio reaps those.
+/// Forgets groups with no process left.
+pub fn sweep() {
+    let me = std::process::id() as i32;
+    let known: HashSet<i32> = groups().lock().expect("groups").clone();
+    let mut alive_groups = HashSet::new();
+    for pid in all_pids() {
+        let Some(st) = read_stat(pid) else { continue };
+        let ours = known.contains(&st.pgrp);
+        if ours {
+            alive_groups.insert(st.pgrp);
+        }
+        let chromium_like = st.comm.starts_with("chrom");
+        if st.state == 'Z' && st.ppid == me && !known.contains(&st.pid) && (ours || chromium_like) {
+            // SAFETY: reaps one specific zombie child that no one else waits for.
+            unsafe {
+                libc::waitpid(st.pid, std::ptr::null_mut(), libc::WNOHANG);
+            }
+        }
+    }
+    groups().lock().expect("groups").retain(|g| alive_groups.contains(g));
+}
+
+/// Sweeps now and a few times over the next seconds (helpers take a moment to die).
+pub fn sweep_soon() {
+    if tokio::runtime::Handle::try_current().is_err() {
+        sweep();
+        return;
+    }
+    tokio::spawn(async {
+        for ms in [20u64, 200, 1000, 3000] {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            tokio::task::spawn_blocking(sweep).await.ok();
+        }
+    });
+}
+
+/// Processes (other than us) whose command line uses `profile` as their user data dir: a
+/// Chromium left behind by a host that was killed.
+pub fn strays(profile: &Path) -> Vec<ProcInfo> {
+    let flag = format!("--user-data-dir={}", profile.display());
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for pid in all_pids() {
+        if pid == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        if cmdline.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()) {
+            if let Some(st) = read_stat(pid) {
+                if st.state != 'Z' {
+                    out.push(ProcInfo { pid, pgrp: st.pgrp });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A process found in /proc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcInfo {
+    pub pid: i32,
+    pub pgrp: i32,
+}
+
+/// Kills the [`strays`] of `profile` (and their groups) and waits up to 5 s until they are
+/// gone. Returns how many there were.
+pub async fn kill_strays(profile: &Path) -> usize {
+    let found = strays(profile);
+    if found.is_empty() {
+        return 0;
+    }
+    let own = own_pgid();
+    for p in &found {
+        // SAFETY: plain syscalls on processes that run a Chromium on our profile.
+        unsafe {
+            if p.pgrp > 1 && p.pgrp != own {
+                libc::killpg(p.pgrp, libc::SIGKILL);
+            }
+            libc::kill(p.pid, libc::SIGKILL);
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !strays(profile).is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    found.len()
+}
+
+/// The resident memory (RSS, bytes) of a process group: Chromium and its helpers.
+pub fn group_rss(pgid: i32) -> u64 {
+    let page = 4096u64;
+    let mut total = 0;
+    for pid in all_pids() {
+        if read_stat(pid).is_some_and(|s| s.pgrp == pgid && s.state != 'Z') {
+            if let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) {
+                total += statm.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * page;
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_its_own_stat() {
+        let me = std::process::id() as i32;
+        let st = read_stat(me).expect("own stat");
+        assert_eq!(st.pid, me);
+        assert_eq!(st.pgrp, own_pgid());
+        assert!(st.state == 'R' || st.state == 'S');
+    }
+
+    #[tokio::test]
+    async fn a_missing_executable_names_the_fix() {
+        let spec = LaunchSpec {
+            executable: "/nonexistent/chromium".into(),
+            profile: "/tmp/x".into(),
+            switches: vec![],
+            timeout: Duration::from_secs(1),
+        };
+        let e = ChromiumProcess::spawn(&spec).await.err().unwrap().to_string();
+        assert!(e.contains("sessions.chromium"), "{e}");
+    }
+}

@@ -1,0 +1,183 @@
+//! What is persisted of each session, behind [`SessionRecords`]. Today [`JsonRecords`] keeps
+//! one `session.json` per session folder (`data/sessions/<id>/session.json`, written
+//! atomically); the store issue implements the same trait with SQLite/Postgres.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{SessionInfo, SessionStatus};
+use crate::fsutil::write_atomic;
+
+/// One session as persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub id: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The account's number (`34600000001`), once linked.
+    #[serde(default)]
+    pub phone: Option<String>,
+    pub status: SessionStatus,
+    /// WhatsApp's own state as last seen.
+    #[serde(default)]
+    pub wa_state: Option<String>,
+    /// Last confirmed activity (`touch`, an incoming message, ready).
+    #[serde(default)]
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Why the session is in `error`, `disconnected`, `logged_out` …
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The profile holds a linked account: it should come back `ready` without a QR, and its
+    /// storage is checked before launch.
+    #[serde(default)]
+    pub linked: bool,
+    /// Restarts after crashes, in all.
+    #[serde(default)]
+    pub restarts: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SessionRecord {
+    pub fn new(id: &str, label: Option<String>, now: DateTime<Utc>) -> Self {
+        SessionRecord {
+            id: id.into(),
+            label,
+            phone: None,
+            status: SessionStatus::Stopped,
+            wa_state: None,
+            last_seen: None,
+            error: None,
+            linked: false,
+            restarts: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn info(&self, running: bool) -> SessionInfo {
+        SessionInfo {
+            id: self.id.clone(),
+            label: self.label.clone(),
+            phone: self.phone.clone(),
+            status: self.status,
+            wa_state: self.wa_state.clone(),
+            last_seen: self.last_seen,
+            owner: None,
+            error: self.error.clone(),
+            running,
+        }
+    }
+}
+
+/// Errors of the session records.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error("session records: {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("session record {path} is not valid JSON ({source}); it was left untouched: fix or move it away")]
+    Corrupt { path: String, source: serde_json::Error },
+}
+
+/// Where session records are kept.
+#[async_trait]
+pub trait SessionRecords: Send + Sync + 'static {
+    /// Every record, sorted by id.
+    async fn load_all(&self) -> Result<Vec<SessionRecord>, RecordsError>;
+    /// Creates or replaces the record of `record.id`.
+    async fn upsert(&self, record: &SessionRecord) -> Result<(), RecordsError>;
+    /// Deletes the record of `id` (no error when there is none).
+    async fn delete(&self, id: &str) -> Result<(), RecordsError>;
+}
+
+/// Records as `<dir>/<id>/session.json` (`dir` = `data/sessions`).
+pub struct JsonRecords {
+    dir: PathBuf,
+}
+
+impl JsonRecords {
+    pub fn new(dir: &Path) -> Self {
+        JsonRecords { dir: dir.to_path_buf() }
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(id).join("session.json")
+    }
+}
+
+#[async_trait]
+impl SessionRecords for JsonRecords {
+    async fn load_all(&self) -> Result<Vec<SessionRecord>, RecordsError> {
+        let dir = self.dir.clone();
+        let load = move || {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(source) => return Err(RecordsError::Io { path: dir.display().to_string(), source }),
+            };
+            let mut out = Vec::new();
+            for entry in entries.flatten() {
+                let path = entry.path().join("session.json");
+                let bytes = match std::fs::read(&path) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(source) => return Err(RecordsError::Io { path: path.display().to_string(), source }),
+                };
+                let record: SessionRecord = serde_json::from_slice(&bytes)
+                    .map_err(|source| RecordsError::Corrupt { path: path.display().to_string(), source })?;
+                out.push(record);
+            }
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(out)
+        };
+        tokio::task::spawn_blocking(load).await.expect("records loader does not panic")
+    }
+
+    async fn upsert(&self, record: &SessionRecord) -> Result<(), RecordsError> {
+        let path = self.path(&record.id);
+        let bytes = serde_json::to_vec_pretty(record).expect("a record serializes");
+        tokio::task::spawn_blocking(move || {
+            write_atomic(&path, &bytes).map_err(|source| RecordsError::Io { path: path.display().to_string(), source })
+        })
+        .await
+        .expect("records writer does not panic")
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), RecordsError> {
+        let path = self.path(id);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(RecordsError::Io { path: path.display().to_string(), source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn json_records_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = JsonRecords::new(dir.path());
+        assert!(r.load_all().await.unwrap().is_empty());
+        let mut a = SessionRecord::new("b", Some("B".into()), Utc::now());
+        r.upsert(&a).await.unwrap();
+        r.upsert(&SessionRecord::new("a", None, Utc::now())).await.unwrap();
+        a.status = SessionStatus::Ready;
+        a.linked = true;
+        r.upsert(&a).await.unwrap();
+        let all = r.load_all().await.unwrap();
+        assert_eq!(all.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(all[1], a);
+        r.delete("a").await.unwrap();
+        r.delete("a").await.unwrap();
+        assert_eq!(r.load_all().await.unwrap().len(), 1);
+        std::fs::write(dir.path().join("b/session.json"), "{").unwrap();
+        assert!(r.load_all().await.unwrap_err().to_string().contains("not valid JSON"));
+    }
+}
