@@ -2,11 +2,11 @@
 //! fields; a server that is down and comes back gets it exactly once; a host killed with
 //! `kill -9` while mail waits in the outbox delivers it after restart, exactly once.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use vigil_tests::smtp::{decoded, free_port, SmtpServer};
-use vigil_tests::{about, vigil_bin, TestHost};
+use vigil_tests::{about, vigil_command, TestHost};
 
 const W: Duration = Duration::from_secs(20);
 
@@ -90,9 +90,7 @@ fn a_host_killed_with_mail_in_the_outbox_delivers_it_after_restart_exactly_once(
     // First run: no SMTP server configured, so the email waits in the outbox.
     std::fs::write(dir.path().join("vigil.toml"), &base).unwrap();
     let log = dir.path().join("first.log");
-    let mut first = Command::new(vigil_bin())
-        .current_dir(dir.path())
-        .arg("run")
+    let mut first = vigil_command(dir.path(), &["run"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -127,13 +125,7 @@ fn a_host_killed_with_mail_in_the_outbox_delivers_it_after_restart_exactly_once(
         &format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"plain\"\nfrom = \"vigil <vigil@example.com>\"\n[alerts]"),
     );
     std::fs::write(dir.path().join("vigil.toml"), with_smtp).unwrap();
-    let mut second = Command::new(vigil_bin())
-        .current_dir(dir.path())
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut second = vigil_command(dir.path(), &["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     smtp.wait_for(1, W);
     std::thread::sleep(Duration::from_secs(2));
     unsafe { libc::kill(second.id() as i32, libc::SIGTERM) };

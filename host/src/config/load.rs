@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use super::model::Config;
 
-/// Environment variables with the `VIGIL_` prefix that are not configuration keys.
+/// Environment variables with the `VIGIL_` prefix that are not configuration keys (nor is
+/// anything starting with `VIGIL_TEST_`, which the test suite uses).
 const NOT_KEYS: &[&str] = &["VIGIL_CONFIG", "VIGIL_LOG", "VIGIL_LOG_FORMAT"];
 
 /// Where a configuration came from, for messages.
@@ -109,8 +110,10 @@ pub(crate) fn parse_with_env(
         });
     }
 
-    let mut overrides: Vec<(String, String)> =
-        env.into_iter().filter(|(k, _)| k.starts_with("VIGIL_") && !NOT_KEYS.contains(&k.as_str())).collect();
+    let mut overrides: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("VIGIL_") && !k.starts_with("VIGIL_TEST_") && !NOT_KEYS.contains(&k.as_str()))
+        .collect();
     overrides.sort();
     for (var, raw) in overrides {
         let path: Vec<String> = var["VIGIL_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
