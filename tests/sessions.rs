@@ -51,7 +51,7 @@ fn sessions_are_added_listed_and_removed() {
     std::fs::write(dir.path().join("vigil.toml"), "data_dir = \"./data\"\n").unwrap();
     let out = vigil(dir.path(), &["session", "add", "sales-1", "--label", "Sales"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(dir.path().join("data/sessions/sales-1/session.json").is_file());
+    assert_eq!(records(dir.path())[0].id, "sales-1", "the record is in the store");
     let out = vigil(dir.path(), &["session", "add", "sales-1"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     let out = vigil(dir.path(), &["session", "list", "--json"]).output().unwrap();
@@ -70,19 +70,29 @@ fn sessions_are_added_listed_and_removed() {
     assert!(!dir.path().join("data/sessions/sales-1").exists());
 }
 
-/// Waits until `data/sessions/<id>/session.json` says `status`, written after `after`.
+/// The session records in the store of `dir` (SQLite, read while the host may run: WAL).
+fn records(dir: &Path) -> Vec<vigil::sessions::SessionRecord> {
+    let data = dir.join("data");
+    // Its own thread and runtime: callers may be inside a runtime.
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = vigil::store::Store::open(None, &data).await.unwrap();
+            let all = vigil::sessions::SessionRecords::load_all(&store).await.unwrap();
+            store.close().await;
+            all
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+/// Waits until the store says session `id` has `status`, written after `after`.
 fn wait_record(dir: &Path, id: &str, status: &str, after: chrono::DateTime<chrono::Utc>, within: Duration) {
-    let path = dir.join("data/sessions").join(id).join("session.json");
     let deadline = Instant::now() + within;
     loop {
-        let now = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        let fresh = |v: &serde_json::Value| {
-            v["updated_at"]
-                .as_str()
-                .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
-                .is_some_and(|t| t > after)
-        };
-        if now.as_ref().is_some_and(|v| v["status"] == status && fresh(v)) {
+        let now = records(dir).into_iter().find(|r| r.id == id);
+        if now.as_ref().is_some_and(|r| r.status.as_str() == status && r.updated_at > after) {
             return;
         }
         assert!(Instant::now() < deadline, "`{id}` not {status} within {within:?}: {now:?}");

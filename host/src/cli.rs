@@ -259,10 +259,23 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Session { action } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+            // A bad id is refused before anything (the store included) touches the disk.
+            let id = match &action {
+                SessionAction::Add { id, .. } | SessionAction::Remove { id } | SessionAction::Logout { id } => Some(id),
+                SessionAction::List { .. } => None,
+            };
+            if let Some(Err(e)) = id.map(|id| crate::sessions::check_id(id)) {
+                eprintln!("vigil: {e}");
+                return ExitCode::FAILURE;
+            }
             with_sessions(&config, |m| Box::pin(session_action(m, action))).await
         }
         Command::Backup { id } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+            if let Err(e) = crate::sessions::check_id(&id) {
+                eprintln!("vigil: {e}");
+                return ExitCode::FAILURE;
+            }
             with_sessions(&config, |m| {
                 Box::pin(async move {
                     let b = m.backup(&id).await?;
@@ -279,6 +292,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Restore { id, backup } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+            if let Err(e) = crate::sessions::check_id(&id) {
+                eprintln!("vigil: {e}");
+                return ExitCode::FAILURE;
+            }
             with_sessions(&config, |m| {
                 Box::pin(async move {
                     let b = m.restore(&id, backup.as_deref()).await?;
@@ -326,7 +343,15 @@ type SessionsResult<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Res
 
 /// Opens the sessions (starting none), runs `f`, closes them.
 async fn with_sessions(config: &Config, f: impl FnOnce(&SessionManager) -> SessionsResult<'_>) -> ExitCode {
-    let manager = match SessionManager::open(config, EventBus::new(), Clock::system(), None).await {
+    let store = match crate::store::Store::open(config.database_url.as_deref(), &config.data_dir).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let records: std::sync::Arc<dyn crate::sessions::SessionRecords> = std::sync::Arc::new(store.clone());
+    let manager = match SessionManager::open(config, EventBus::new(), Clock::system(), Some(records)).await {
         Ok(m) => m,
         Err(e) => {
             eprintln!("vigil: {e}");

@@ -179,7 +179,8 @@ impl Host {
         for t in self.tasks {
             let _ = t.await;
         }
-        self.store.close().await;
+        // The store stays open: the sessions may still write their last records; it closes
+        // when its last handle is dropped.
         Ok(())
     }
 }
@@ -190,10 +191,15 @@ impl Host {
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let bus = EventBus::new();
     let clock = Clock::system();
-    let sessions =
-        SessionManager::open(&config, bus.clone(), clock.clone(), None).await.context("cannot open the sessions")?;
+    // Session records live in the store, beside everything else.
+    let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    let records: Arc<dyn crate::sessions::SessionRecords> = Arc::new(store.clone());
+    let sessions = SessionManager::open(&config, bus.clone(), clock.clone(), Some(records))
+        .await
+        .context("cannot open the sessions")?;
     tokio::spawn(print_qr_codes(bus.subscribe(), shutdown.clone()));
-    let parts = HostParts { clock, sessions: Arc::new(sessions.clone()), store: None, watch: true, bus: Some(bus) };
+    let parts =
+        HostParts { clock, sessions: Arc::new(sessions.clone()), store: Some(store), watch: true, bus: Some(bus) };
     let host = match Host::start(config, parts, shutdown).await {
         Ok(h) => h,
         Err(e) => {
@@ -203,8 +209,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     let n = sessions.start_all();
     tracing::info!(behaviours = host.behaviours().len(), sessions = n, "vigil is running");
+    let store = host.store().clone();
     let result = host.wait().await;
     sessions.shutdown().await;
+    store.close().await;
     result
 }
 

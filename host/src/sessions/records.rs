@@ -80,6 +80,8 @@ pub enum RecordsError {
     Io { path: String, source: std::io::Error },
     #[error("session record {path} is not valid JSON ({source}); it was left untouched: fix or move it away")]
     Corrupt { path: String, source: serde_json::Error },
+    #[error("session records: {0}")]
+    Store(String),
 }
 
 /// Where session records are kept.

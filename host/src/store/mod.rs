@@ -7,11 +7,13 @@
 //! - [`alerts`]: the alert ledger and the email outbox, written in one transaction.
 //! - [`events`]: the bounded event log.
 //! - [`owners`]: session owners.
+//! - `sessions`: session records (the sessions' [`SessionRecords`](crate::sessions::SessionRecords)).
 
 pub mod alerts;
 pub mod events;
 mod kv;
 pub mod owners;
+mod sessions;
 
 use std::path::Path;
 use std::str::FromStr;
