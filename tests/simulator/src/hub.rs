@@ -832,7 +832,7 @@ mod tests {
         assert_eq!(n.pages, 1);
         assert!(rx1.try_recv().is_err());
         assert_eq!(rx2.try_recv().unwrap(), Push::State { state: WaState::Conflict });
-        assert!(hub.force_state(WaState::Timeout, Some("34699999999")).is_err());
+        assert!(hub.force_state(WaState::Timeout, Some("34600000099")).is_err());
     }
 
     #[tokio::test(start_paused = true)]

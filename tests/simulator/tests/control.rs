@@ -24,7 +24,7 @@ async fn chromium_forced_conflict_shows_and_takeover_reconnects() -> TestResult 
     let affected = sim.client().force_state(WaState::Timeout, None).await?;
     assert_eq!(affected.pages, 1);
     browser.wait_state("TIMEOUT").await;
-    assert!(sim.client().force_state(WaState::Conflict, Some("34699999999")).await.is_err(), "no page of that account");
+    assert!(sim.client().force_state(WaState::Conflict, Some("34600000099")).await.is_err(), "no page of that account");
     browser.close().await;
     sim.stop().await;
     Ok(())
