@@ -34,15 +34,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 async fn services() -> Services {
     Services::sandbox(&vigil::config::Config::default()).await
 }
@@ -159,9 +150,9 @@ async fn memory_per_plugin(rt: Arc<Runtime>) {
     let cache = tempfile::tempdir().unwrap();
     let plugins = tokio::task::block_in_place(|| {
         let _ = load(&rt, &file, "warm", Some(cache.path()));
-        let before = rss_kib();
+        let before = vigil_tests::rss_kib("self");
         let plugins: Vec<Plugin> = (0..50).map(|i| load(&rt, &file, &format!("k{i}"), Some(cache.path()))).collect();
-        let after = rss_kib();
+        let after = vigil_tests::rss_kib("self");
         println!(
             "memory per loaded plugin (keepalive, 50 loaded from the cache): {:.0} KiB RSS each",
             (after.saturating_sub(before)) as f64 / 50.0

@@ -20,15 +20,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 async fn invocation_overhead() {
     tokio::time::pause();
     let dir = tempfile::tempdir().unwrap();
@@ -100,7 +91,7 @@ async fn edit_to_live(debounce: &str) {
 }
 
 async fn rss_with_20() {
-    let before = rss_kib();
+    let before = vigil_tests::rss_kib("self");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
     for i in 0..20 {
@@ -122,7 +113,7 @@ fn changed(ev) {{ kv_set("last_event", ev.event) }}
     let host = Host::start(config, HostParts::default(), shutdown.clone()).await.unwrap();
     assert_eq!(host.behaviours().len(), 20);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = rss_kib();
+    let after = vigil_tests::rss_kib("self");
     println!(
         "RSS with 20 behaviours loaded, idle: {:.1} MiB (process before the host: {:.1} MiB, host's share: {:.1} MiB)",
         after as f64 / 1024.0,

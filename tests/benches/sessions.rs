@@ -18,15 +18,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn rss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn ids(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("s{i:02}")).collect()
 }
@@ -77,7 +68,7 @@ async fn run_to_ready(n: usize) -> (Duration, Option<(u64, Vec<u64>)>) {
     let took = t0.elapsed();
     let mem = if n == 10 {
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let host = rss_kib(run.id() as i32);
+        let host = vigil_tests::rss_kib(&run.id().to_string());
         let mut per = Vec::new();
         for id in &ids {
             let profile = dir.path().join("data/sessions").join(id).join("profile");

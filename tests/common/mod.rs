@@ -387,3 +387,13 @@ pub async fn assert_no_leftovers(needle: &str, within: Duration) {
 pub fn profile_of(dir: &Path, id: &str) -> PathBuf {
     dir.join("data/sessions").join(id).join("profile")
 }
+
+/// Resident memory of process `pid` (`"self"` for this one) in KiB, from `/proc`; 0 if unknown.
+pub fn rss_kib(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
