@@ -1,0 +1,8 @@
+//! Integration tests without a browser: one binary, one module per area.
+
+mod alerts;
+mod cli;
+mod limits;
+mod plugins;
+mod reload;
+mod store;
