@@ -27,7 +27,8 @@ pub struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value = "pretty", env = "VIGIL_LOG_FORMAT")]
     pub log_format: LogFormat,
-    /// Log filter, RUST_LOG style (`info`, `vigil=debug,warn`). Default: $RUST_LOG, else `info`.
+    /// Log filter, RUST_LOG style (`info`, `vigil=debug,warn`). Default: $RUST_LOG, else
+    /// `info,chromiumoxide=error`.
     #[arg(long = "log", global = true, env = "VIGIL_LOG")]
     pub log_filter: Option<String>,
     #[command(subcommand)]
@@ -38,6 +39,25 @@ pub struct Cli {
 pub enum Command {
     /// Run the host (the default).
     Run,
+    /// Run the demo: the WhatsApp Web simulator, a host with two demo sessions that a pretend
+    /// phone links, the default behaviours on short timings, and the dashboard.
+    Demo {
+        /// Where the dashboard and the API listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Keep the demo's data here (default: a temporary folder, removed at exit).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The behaviours to run.
+        #[arg(long, default_value = "scripts")]
+        scripts: PathBuf,
+        /// The Chromium executable.
+        #[arg(long, default_value = "chromium", env = "VIGIL_SESSIONS__CHROMIUM")]
+        chromium: String,
+        /// The demo sessions (comma-separated ids).
+        #[arg(long, value_delimiter = ',', default_value = "alpha,beta")]
+        sessions: Vec<String>,
+    },
     /// Validate the config and compile every script; non-zero exit on any problem.
     Check,
     /// Run one behaviour on a paused clock against pretend sessions and list what it would do.
@@ -163,7 +183,9 @@ fn init_tracing(format: LogFormat, filter: Option<&str>) {
     use tracing_subscriber::EnvFilter;
     let filter = match filter {
         Some(f) => EnvFilter::new(f),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        // chromiumoxide's protocol types are older than Debian's Chromium: it warns about every
+        // event it cannot parse, which is noise, not news.
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,chromiumoxide=error")),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
@@ -185,6 +207,24 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("vigil: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo { listen, data, scripts, chromium, sessions } => {
+            for id in &sessions {
+                if let Err(e) = crate::sessions::id::check_id(id) {
+                    eprintln!("vigil demo: --sessions: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            let shutdown = CancellationToken::new();
+            tokio::spawn(on_signal(shutdown.clone()));
+            let opts = crate::demo::DemoOptions { listen, data, scripts, chromium, sessions };
+            match crate::demo::run(opts, shutdown).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vigil demo: {e:#}");
                     ExitCode::FAILURE
                 }
             }

@@ -189,7 +189,21 @@ impl Host {
 /// bounded number at a time), behaviours load; on shutdown timers stop, running handlers get
 /// `shutdown_grace`, then every browser is closed cleanly.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let bus = EventBus::new();
+    run_with(config, RunOptions::default(), shutdown).await
+}
+
+/// What `vigil demo` (or a test) adds to a plain `vigil run`.
+#[derive(Default)]
+pub struct RunOptions {
+    /// The event bus, when the caller listens to it from the start.
+    pub bus: Option<EventBus>,
+    /// Sessions `(id, label)` to add when they are not known yet.
+    pub add: Vec<(String, Option<String>)>,
+}
+
+/// [`run`], with `options`.
+pub async fn run_with(config: Config, options: RunOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let bus = options.bus.unwrap_or_default();
     let clock = Clock::system();
     // Session records live in the store, beside everything else.
     let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
@@ -197,6 +211,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let sessions = SessionManager::open(&config, bus.clone(), clock.clone(), Some(records))
         .await
         .context("cannot open the sessions")?;
+    for (id, label) in &options.add {
+        if sessions.info(id).is_err() {
+            if let Err(e) = sessions.add(id, label.as_deref()).await {
+                sessions.shutdown().await;
+                return Err(anyhow::anyhow!("cannot add the session `{id}`: {e}"));
+            }
+        }
+    }
     tokio::spawn(print_qr_codes(bus.subscribe(), shutdown.clone()));
     let parts =
         HostParts { clock, sessions: Arc::new(sessions.clone()), store: Some(store), watch: true, bus: Some(bus) };

@@ -29,6 +29,8 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
+pub mod demo;
 pub mod duration;
 pub mod events;
 pub mod fsutil;

@@ -1,0 +1,271 @@
+// vigil's dashboard: plain JS, no build step. Talks to the host's API with the bearer token
+// and follows the live events over the WebSocket /events.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const KEY = "vigil.token";
+let token = null;
+let socket = null;
+let retry = 500;
+const qrShown = new Map(); // session id -> QR text whose image is shown
+const timers = {};
+
+function takeTokenFromUrl() {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) {
+    localStorage.setItem(KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return localStorage.getItem(KEY);
+}
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ Authorization: "Bearer " + token }, options.headers || {});
+  if (options.body && typeof options.body !== "string") {
+    options.body = JSON.stringify(options.body);
+    headers["Content-Type"] = "application/json";
+  }
+  const res = await fetch(path, Object.assign({}, options, { headers }));
+  if (res.status === 401) {
+    showLogin("The token was refused: " + (await errorText(res)));
+    throw new ApiError(401, "unauthorised");
+  }
+  if (!res.ok) throw new ApiError(res.status, await errorText(res));
+  const type = res.headers.get("content-type") || "";
+  if (type.includes("json")) return res.json();
+  if (type.startsWith("image/")) return res.blob();
+  return res.text();
+}
+
+async function errorText(res) {
+  try { const j = await res.json(); return j.error || JSON.stringify(j); } catch (_) { return res.statusText; }
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function when(ts) {
+  if (!ts) return "—";
+  const d = new Date(ts);
+  const s = Math.round((Date.now() - d.getTime()) / 1000);
+  const rel = s >= 0 ? (s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : d.toLocaleString())
+                     : (-s < 60 ? `in ${-s}s` : -s < 3600 ? `in ${Math.round(-s / 60)}m` : d.toLocaleString());
+  return rel;
+}
+
+function later(name, fn, ms = 150) {
+  clearTimeout(timers[name]);
+  timers[name] = setTimeout(fn, ms);
+}
+
+// ---- sessions -------------------------------------------------------------------------------
+
+async function refreshSessions() {
+  let list;
+  try { list = await api("/api/sessions"); } catch (e) { if (e.status !== 401) $("#sessions-error").textContent = e.message; return; }
+  $("#sessions-error").textContent = "";
+  const box = $("#sessions");
+  const seen = new Set();
+  for (const s of list) {
+    seen.add(s.id);
+    let card = box.querySelector(`[data-session="${CSS.escape(s.id)}"]`);
+    if (!card) {
+      card = el("div", { class: "card", "data-session": s.id });
+      box.append(card);
+    }
+    renderSession(card, s);
+  }
+  for (const card of [...box.children]) {
+    if (!seen.has(card.dataset.session)) { card.remove(); qrShown.delete(card.dataset.session); }
+  }
+  if (!list.length) box.replaceChildren(el("p", { class: "hint" }, "No sessions yet: add one below, then scan its QR."));
+}
+
+function renderSession(card, s) {
+  card.dataset.status = s.status;
+  const keepQr = card.querySelector("img.qr");
+  const actions = el("div", { class: "actions" },
+    el("button", { onclick: () => act(s.id, "restart") }, "restart"),
+    el("button", { onclick: () => act(s.id, "backup") }, "backup"),
+    el("button", { onclick: () => { if (confirm(`Log out ${s.id}? Its phone link is lost and it must be scanned again.`)) act(s.id, "logout"); } }, "log out"),
+    el("button", { onclick: () => { if (confirm(`Delete session ${s.id} and its profile?`)) remove(s.id); } }, "delete"));
+  const rows = [
+    ["label", s.label || "—"], ["phone", s.phone ? "+" + s.phone : "—"], ["WhatsApp", s.wa_state || "—"],
+    ["browser", s.running ? "running" : "not running"], ["last seen", when(s.last_seen)], ["owner", s.owner || "—"],
+  ];
+  if (s.restarts !== undefined) rows.push(["restarts", s.restarts]);
+  if (s.error) rows.push(["error", s.error]);
+  card.replaceChildren(
+    el("h3", {}, s.id, el("span", { class: "pill " + s.status, "data-role": "status" }, s.status)),
+    el("dl", {}, rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+  );
+  if (s.qr) {
+    const img = keepQr || el("img", { class: "qr", alt: `QR code to link ${s.id}` });
+    card.append(img, el("p", { class: "hint" }, "On the phone: WhatsApp → Linked devices → Link a device, and scan."));
+    if (qrShown.get(s.id) !== s.qr) loadQr(s.id, s.qr, img);
+  } else {
+    qrShown.delete(s.id);
+  }
+  card.append(actions);
+}
+
+async function loadQr(id, text, img) {
+  qrShown.set(id, text);
+  try {
+    const blob = await api(`/api/sessions/${encodeURIComponent(id)}/qr?format=svg`);
+    const old = img.src;
+    img.onload = () => { img.dataset.loaded = "1"; if (old.startsWith("blob:")) URL.revokeObjectURL(old); };
+    img.src = URL.createObjectURL(blob);
+  } catch (e) {
+    qrShown.delete(id);
+    if (e.status !== 404) $("#sessions-error").textContent = `QR of ${id}: ${e.message}`;
+  }
+}
+
+async function act(id, what) {
+  try {
+    await api(`/api/sessions/${encodeURIComponent(id)}/${what}`, { method: "POST" });
+    later("sessions", refreshSessions, 50);
+  } catch (e) { $("#sessions-error").textContent = `${what} ${id}: ${e.message}`; }
+}
+
+async function remove(id) {
+  try { await api(`/api/sessions/${encodeURIComponent(id)}`, { method: "DELETE" }); refreshSessions(); }
+  catch (e) { $("#sessions-error").textContent = `delete ${id}: ${e.message}`; }
+}
+
+// ---- behaviours -----------------------------------------------------------------------------
+
+function outcome(t) {
+  const o = t.outcome;
+  if (!o || o === "ok" || o.ok !== undefined || o.outcome === "ok") return "ok";
+  return o.message || o.limit || JSON.stringify(o);
+}
+
+async function refreshBehaviours() {
+  let list;
+  try { list = await api("/api/behaviours"); } catch (_) { return; }
+  const body = $("#behaviours tbody");
+  body.replaceChildren(...list.map((b) => {
+    const status = b.load_error ? "failed" : b.last_error ? "error" : "ok";
+    const traces = (b.traces || []).slice().reverse().map((t) =>
+      `${t.started}  ${t.handler}  ${Math.round(t.duration_ms * 10) / 10} ms  ${outcome(t)}` +
+      (t.calls || []).map((c) => `\n    ${c.ok ? "✓" : "✗"} ${c.call} ${c.detail}`).join(""));
+    return el("tr", { "data-behaviour": b.name },
+      el("td", {}, el("strong", {}, b.name), el("br"), el("small", {}, b.compiled ? "plugin" : "script")),
+      el("td", {}, el("span", { class: "pill " + status }, status), b.load_error ? el("pre", { class: "error" }, b.load_error) : null),
+      el("td", {}, (b.triggers || []).map((t) => el("div", {}, `${t.trigger} → ${when(t.next_fire)}`))),
+      el("td", {}, `${b.runs} (${b.failures} failed)`),
+      el("td", {}, b.last_error ? el("pre", {}, b.last_error) : "—"),
+      el("td", {},
+        traces.length ? el("details", {}, el("summary", {}, `traces (${traces.length})`), el("pre", {}, traces.join("\n"))) : null,
+        el("button", { onclick: () => reload(b.name) }, "reload")));
+  }));
+}
+
+async function reload(name) {
+  try { await api(`/api/behaviours/${encodeURIComponent(name)}/reload`, { method: "POST" }); } catch (_) { /* shown by refresh */ }
+  refreshBehaviours();
+}
+
+// ---- alerts ---------------------------------------------------------------------------------
+
+async function refreshAlerts() {
+  let list;
+  try { list = await api("/api/alerts?limit=20"); } catch (_) { return; }
+  const body = $("#alerts tbody");
+  if (!list.length) { body.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "hint" }, "No alerts."))); return; }
+  body.replaceChildren(...list.map((a) => el("tr", {},
+    el("td", {}, a.key), el("td", {}, el("span", { class: "pill " + a.state }, a.state)), el("td", {}, a.severity),
+    el("td", {}, a.recipient), el("td", {}, when(a.last_sent)), el("td", {}, `${a.raised_count}× (last ${when(a.last_raised)})`))));
+}
+
+// ---- live events ----------------------------------------------------------------------------
+
+function connect() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  socket = new WebSocket(`${proto}//${location.host}/events?token=${encodeURIComponent(token)}`);
+  socket.onopen = () => { retry = 500; live(true); refreshAll(); };
+  socket.onclose = () => { live(false); setTimeout(connect, retry); retry = Math.min(retry * 2, 15000); };
+  socket.onmessage = (m) => {
+    let ev;
+    try { ev = JSON.parse(m.data); } catch (_) { return; }
+    logEvent(ev);
+    if (ev.name.startsWith("session.") || ev.name.startsWith("message.")) later("sessions", refreshSessions);
+    if (ev.name.startsWith("behaviour")) later("behaviours", refreshBehaviours, 300);
+    if (ev.name.startsWith("alert")) later("alerts", refreshAlerts, 300);
+  };
+}
+
+function live(on) {
+  const p = $("#live");
+  p.textContent = on ? "live" : "offline";
+  p.className = "pill " + (on ? "on" : "off");
+}
+
+function logEvent(ev) {
+  const list = $("#events");
+  const data = Object.assign({}, ev.data);
+  if (data.qr) data.qr = data.qr.slice(0, 12) + "…";
+  list.prepend(el("li", {}, el("span", { class: "t" }, new Date(ev.at || Date.now()).toLocaleTimeString()),
+    el("strong", {}, ev.name), " ", JSON.stringify(data)));
+  while (list.children.length > 100) list.lastChild.remove();
+}
+
+// ---- start ----------------------------------------------------------------------------------
+
+function refreshAll() { refreshSessions(); refreshBehaviours(); refreshAlerts(); }
+
+function showLogin(message) {
+  $("#app").hidden = true;
+  $("#forget").hidden = true;
+  $("#login").hidden = false;
+  $("#login-error").textContent = message || "";
+  if (socket) { socket.onclose = null; socket.close(); socket = null; }
+}
+
+function start() {
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#forget").hidden = false;
+  refreshAll();
+  connect();
+}
+
+$("#login-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  token = $("#token").value.trim();
+  localStorage.setItem(KEY, token);
+  start();
+});
+$("#forget").addEventListener("click", () => { localStorage.removeItem(KEY); token = null; showLogin(); });
+$("#add-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const id = $("#add-id").value.trim();
+  const label = $("#add-label").value.trim() || undefined;
+  try {
+    await api("/api/sessions", { method: "POST", body: { id, label } });
+    $("#add-id").value = ""; $("#add-label").value = "";
+    refreshSessions();
+  } catch (err) { $("#sessions-error").textContent = err.message; }
+});
+setInterval(() => { if (token && !$("#app").hidden) { refreshBehaviours(); refreshSessions(); } }, 10000);
+
+token = takeTokenFromUrl();
+if (token) start(); else showLogin();
