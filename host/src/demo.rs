@@ -88,6 +88,13 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
             opts.scripts.display()
         );
     }
+    let chromium = find_executable(&opts.chromium).ok_or_else(|| {
+        anyhow::anyhow!(
+            "Chromium not found (`{}`): install Debian's with `sudo apt-get install -y chromium`, \
+             or pass --chromium PATH",
+            opts.chromium
+        )
+    })?;
     let scripts = std::fs::canonicalize(&opts.scripts)
         .with_context(|| format!("cannot resolve the scripts folder {}", opts.scripts.display()))?;
     let _tmp;
@@ -108,7 +115,7 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
     .await
     .context("cannot start the WhatsApp Web simulator")?;
 
-    let text = demo_config_toml(&data, &scripts, &opts.chromium, sim.https_port());
+    let text = demo_config_toml(&data, &scripts, &chromium.to_string_lossy(), sim.https_port());
     let config = crate::config::load::parse_with_env(&text, "<demo config>", Vec::new())
         .map_err(|e| anyhow::anyhow!("the demo's config: {e}"))?;
 
@@ -134,6 +141,15 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
     let result = crate::host::run_with(config, options, shutdown).await;
     sim.stop().await;
     result
+}
+
+/// `name` as a path, or looked up in `PATH`.
+fn find_executable(name: &str) -> Option<PathBuf> {
+    let p = std::path::Path::new(name);
+    if p.components().count() > 1 {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|c| c.is_file())
 }
 
 /// The pretend phone: scans the QR of each demo session as soon as it shows one.
