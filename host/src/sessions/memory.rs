@@ -149,6 +149,13 @@ impl MemorySessions {
         }
     }
 
+    /// Whether this host runs the session's browser (what `/readyz` checks).
+    pub fn set_running(&self, id: &str, running: bool) {
+        if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
+            s.info.running = running;
+        }
+    }
+
     pub fn set_wa_state(&self, id: &str, state: &str) {
         if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
             s.info.wa_state = Some(state.into());
