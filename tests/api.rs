@@ -575,3 +575,37 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(documented, routes, "the document lists exactly the routes");
     h.stop().await;
 }
+
+/// schemathesis fuzzes every operation of `/openapi.json` against a live host and fails on any
+/// 5xx. `tests/run` installs it (PyPI); without it this test fails and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error() {
+    let found = std::process::Command::new("schemathesis").arg("--version").output();
+    let Ok(version) = found else {
+        panic!(
+            "schemathesis is not installed, so the API was not fuzzed: install it with \
+             `python3 -m pip install schemathesis` (tests/run does), then run this test again"
+        );
+    };
+    println!("{}", String::from_utf8_lossy(&version.stdout).trim());
+    let h = host().await;
+    h.sessions.add("idle", SessionStatus::Stopped, "");
+    let report = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new("schemathesis");
+    cmd.arg("run")
+        .arg(format!("{}/openapi.json", h.url))
+        .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
+        .args(["--checks", "not_a_server_error", "--max-examples", "30", "--workers", "2"])
+        .args(["--generation-database", "none", "--no-color", "--request-timeout", "30"])
+        .current_dir(report.path())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(280), cmd.output())
+        .await
+        .expect("schemathesis finishes within 280s")
+        .expect("schemathesis runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "schemathesis found server errors:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Tested: 23"), "schemathesis tested every operation:\n{stdout}");
+    h.stop().await;
+}
