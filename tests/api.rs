@@ -47,7 +47,11 @@ async fn error_of(r: reqwest::Response) -> (StatusCode, String) {
 }
 
 async fn host() -> ApiHost {
-    let h = ApiHost::start(&[("pulse", "on(\"test.ping\", \"pong\");\nfn pong(e) { emit(\"test.pong\", #{}); }\n")], Some(TOKEN)).await;
+    let h = ApiHost::start(
+        &[("pulse", "on(\"test.ping\", \"pong\");\nfn pong(e) { emit(\"test.pong\", #{}); }\n")],
+        Some(TOKEN),
+    )
+    .await;
     h.sessions.add("main", SessionStatus::Ready, "CONNECTED");
     h
 }
@@ -95,7 +99,8 @@ async fn without_vigil_api_token_the_api_is_locked_and_says_how_to_open_it() {
 #[tokio::test]
 async fn sessions_create_list_get_delete() {
     let h = host().await;
-    let r = h.post("/api/sessions").json(&json!({"id": "sales-1", "label": "Sales", "start": false})).send().await.unwrap();
+    let r =
+        h.post("/api/sessions").json(&json!({"id": "sales-1", "label": "Sales", "start": false})).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let s: Value = r.json().await.unwrap();
     assert_eq!(s["id"], "sales-1");
@@ -112,7 +117,9 @@ async fn sessions_create_list_get_delete() {
     let list: Value = h.get("/api/sessions").send().await.unwrap().json().await.unwrap();
     let ids: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["main", "sales-1"]);
-    for field in ["id", "label", "status", "wa_state", "qr", "running", "last_seen", "restarts", "owner", "phone", "error"] {
+    for field in
+        ["id", "label", "status", "wa_state", "qr", "running", "last_seen", "restarts", "owner", "phone", "error"]
+    {
         assert!(list[0].get(field).is_some(), "field `{field}` in {}", list[0]);
     }
     assert_eq!(list[0]["status"], "ready");
@@ -148,16 +155,17 @@ async fn bad_ids_unknown_ids_and_bad_bodies_are_4xx_with_a_reason() {
     assert_eq!(status, 400);
     assert!(msg.contains("bad session id"), "{msg}");
     // Unknown ids: 404 naming the id.
-    for (m, suffix) in [("GET", ""), ("POST", "/logout"), ("POST", "/restart"), ("POST", "/backup"), ("GET", "/backups")] {
+    for (m, suffix) in
+        [("GET", ""), ("POST", "/logout"), ("POST", "/restart"), ("POST", "/backup"), ("GET", "/backups")]
+    {
         let url = format!("/api/sessions/ghost{suffix}");
-        let (status, msg) = error_of(h.req(Method::from_bytes(m.as_bytes()).unwrap(), &url).send().await.unwrap()).await;
+        let (status, msg) =
+            error_of(h.req(Method::from_bytes(m.as_bytes()).unwrap(), &url).send().await.unwrap()).await;
         assert_eq!(status, 404, "{m} {url}");
         assert!(msg.contains("`ghost`"), "{msg}");
     }
     // Malformed JSON: 400; missing or unknown fields: 422 with serde's words; no JSON type: 415.
-    let raw = |body: &'static str| {
-        h.post("/api/sessions").header("content-type", "application/json").body(body).send()
-    };
+    let raw = |body: &'static str| h.post("/api/sessions").header("content-type", "application/json").body(body).send();
     let (status, msg) = error_of(raw("{\"id\": ").await.unwrap()).await;
     assert_eq!(status, 400, "{msg}");
     assert!(msg.contains("not valid JSON"), "{msg}");
@@ -205,7 +213,10 @@ async fn messages_are_sent_with_phone_numbers_checked() {
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let sent = h.sessions.sent();
     assert_eq!(sent.len(), 1);
-    assert_eq!((sent[0].to.as_str(), sent[0].text.as_str(), sent[0].id.as_str()), ("34600000001@c.us", "hola", id.as_str()));
+    assert_eq!(
+        (sent[0].to.as_str(), sent[0].text.as_str(), sent[0].id.as_str()),
+        ("34600000001@c.us", "hola", id.as_str())
+    );
     // The same idempotency key twice: one message.
     for _ in 0..2 {
         let body = json!({"to": "34600000002", "text": "once", "key": "k1"});
@@ -309,7 +320,10 @@ async fn owners_are_set_listed_and_deleted() {
     let r = h.req(Method::PUT, "/api/owners/ana@example.com").json(&body).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let o: Value = r.json().await.unwrap();
-    assert_eq!((o["email"].as_str(), o["name"].as_str(), o["timezone"].as_str()), (Some("ana@example.com"), Some("Ana"), Some("Europe/Madrid")));
+    assert_eq!(
+        (o["email"].as_str(), o["name"].as_str(), o["timezone"].as_str()),
+        (Some("ana@example.com"), Some("Ana"), Some("Europe/Madrid"))
+    );
     assert_eq!(o["sessions"], json!(["main"]));
     let list: Value = h.get("/api/owners").send().await.unwrap().json().await.unwrap();
     assert_eq!(list[0]["email"], "ana@example.com");
@@ -324,12 +338,14 @@ async fn owners_are_set_listed_and_deleted() {
         ("ana@example.com", json!({"name": " "}), "`name` is empty"),
         ("ana@example.com", json!({"name": "Ana", "sessions": ["A B"]}), "bad session id"),
     ] {
-        let (status, msg) = error_of(h.req(Method::PUT, &format!("/api/owners/{email}")).json(&body).send().await.unwrap()).await;
+        let (status, msg) =
+            error_of(h.req(Method::PUT, &format!("/api/owners/{email}")).json(&body).send().await.unwrap()).await;
         assert_eq!(status, 400, "{body}");
         assert!(msg.contains(want), "{msg}");
     }
     let body = json!({"name": "Ana", "sessions": ["ghost"]});
-    let (status, msg) = error_of(h.req(Method::PUT, "/api/owners/ana@example.com").json(&body).send().await.unwrap()).await;
+    let (status, msg) =
+        error_of(h.req(Method::PUT, "/api/owners/ana@example.com").json(&body).send().await.unwrap()).await;
     assert_eq!(status, 404);
     assert!(msg.contains("`ghost`"), "{msg}");
     let (status, msg) =
@@ -414,7 +430,10 @@ async fn readyz_says_what_is_not_ready() {
     let h = host().await;
     let r = h.get("/readyz").send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"ready": true, "store": "ok", "sessions": {"main": "running"}}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"ready": true, "store": "ok", "sessions": {"main": "running"}})
+    );
     h.sessions.set_running("main", false);
     let r = h.get("/readyz").send().await.unwrap();
     assert_eq!(r.status(), 503);
@@ -435,7 +454,13 @@ async fn readyz_says_what_is_not_ready() {
 }
 
 fn publish(h: &ApiHost, name: &str, data: Value) {
-    h.test.host.bus().publish(Event { name: name.into(), source: "test".into(), at: chrono::Utc::now(), data, depth: 0 });
+    h.test.host.bus().publish(Event {
+        name: name.into(),
+        source: "test".into(),
+        at: chrono::Utc::now(),
+        data,
+        depth: 0,
+    });
 }
 
 #[tokio::test]
@@ -501,7 +526,9 @@ async fn events_stream_over_a_websocket_with_a_session_filter() {
     let h = host().await;
     // The token in the query (browsers) and in the header.
     let (mut all, _) = tokio_tungstenite::connect_async(h.ws_url(&format!("?token={TOKEN}"))).await.unwrap();
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(h.ws_url("?session=main")).unwrap();
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(h.ws_url("?session=main"))
+            .unwrap();
     req.headers_mut().insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     let (mut main, _) = tokio_tungstenite::connect_async(req).await.unwrap();
 
@@ -562,15 +589,21 @@ async fn the_openapi_document_describes_every_route() {
             if m == "parameters" {
                 continue;
             }
-            documented.push((m.to_uppercase(), path.replace("{id}", "main").replace("{email}", "ana@example.com").replace("{name}", "pulse")));
+            documented.push((
+                m.to_uppercase(),
+                path.replace("{id}", "main").replace("{email}", "ana@example.com").replace("{name}", "pulse"),
+            ));
             if path != "/healthz" {
                 assert!(op["responses"]["401"].is_object(), "{m} {path} documents 401");
             }
         }
     }
     documented.sort();
-    let mut routes: Vec<(String, String)> =
-        PROTECTED.iter().map(|(m, p)| (m.to_string(), p.to_string())).chain([("GET".into(), "/healthz".into())]).collect();
+    let mut routes: Vec<(String, String)> = PROTECTED
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .chain([("GET".into(), "/healthz".into())])
+        .collect();
     routes.sort();
     assert_eq!(documented, routes, "the document lists exactly the routes");
     h.stop().await;
@@ -605,7 +638,11 @@ async fn schemathesis_finds_no_server_error() {
         .expect("schemathesis runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
-    assert!(out.status.success(), "schemathesis found server errors:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "schemathesis found server errors:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Tested: 23"), "schemathesis tested every operation:\n{stdout}");
     h.stop().await;
 }

@@ -4,12 +4,29 @@ use std::sync::Arc;
 
 use vigil::api::ApiState;
 use vigil::sessions::memory::MemorySessions;
+use vigil::sessions::SessionControl;
 use vigil::HostParts;
 
 use crate::TestHost;
 
 /// The token the API hosts of the tests use.
 pub const TOKEN: &str = "test-token-7f3a";
+
+/// Serves the API of `host` over `sessions` on a free port until `shutdown`; returns
+/// `http://127.0.0.1:<port>`.
+pub async fn serve(
+    host: &vigil::Host,
+    sessions: Arc<dyn SessionControl>,
+    token: Option<&str>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> String {
+    let max_body = host.config().api.max_body.0 as usize;
+    let state = ApiState::for_host(host, sessions, token.map(str::to_string), max_body, shutdown.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(vigil::api::serve(state, listener, shutdown));
+    url
+}
 
 /// A running host (memory sessions, `scripts`) with its API served on a free port.
 pub struct ApiHost {
@@ -30,17 +47,7 @@ impl ApiHost {
         let sessions = Arc::new(MemorySessions::new());
         let parts = HostParts { sessions: sessions.clone(), watch: false, ..HostParts::default() };
         let test = TestHost::start_with(scripts, config_toml, parts).await;
-        let max_body = test.host.config().api.max_body.0 as usize;
-        let state = ApiState::for_host(
-            &test.host,
-            sessions.clone(),
-            token.map(str::to_string),
-            max_body,
-            test.shutdown.clone(),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(vigil::api::serve(state, listener, test.shutdown.clone()));
+        let url = serve(&test.host, sessions.clone(), token, test.shutdown.clone()).await;
         ApiHost { test, sessions, url, http: reqwest::Client::new() }
     }
 

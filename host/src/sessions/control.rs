@@ -47,6 +47,8 @@ impl SessionControl for SessionManager {
     async fn create(&self, id: &str, label: Option<&str>, start: bool) -> Result<SessionInfo, SessionError> {
         let info = self.add(id, label).await?;
         if start {
+            // The supervisor takes it from here; the answer already says it is on its way.
+            self.mark(id, super::SessionStatus::Starting, "").await?;
             self.start(id)?;
             return self.info(id);
         }
