@@ -1,6 +1,7 @@
 //! End-to-end tests with real Chromium and the simulator: one binary, one module per area.
 //! nextest runs this binary in the `chromium` test group (at most two at a time).
 
+mod api_e2e;
 mod behaviours_e2e;
 mod sessions;
 mod sessions_crash_e2e;

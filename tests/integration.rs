@@ -1,6 +1,7 @@
 //! Integration tests without a browser: one binary, one module per area.
 
 mod alerts;
+mod api;
 mod cli;
 mod limits;
 mod plugins;

@@ -38,11 +38,20 @@ fn phone_of(index: usize) -> String {
 
 /// The demo's config: the simulator as the site, shortened timings for the default
 /// behaviours. Only the simulator's port and the folders change from run to run.
-pub fn demo_config_toml(data: &std::path::Path, scripts: &std::path::Path, chromium: &str, https_port: u16) -> String {
+pub fn demo_config_toml(
+    data: &std::path::Path,
+    scripts: &std::path::Path,
+    chromium: &str,
+    https_port: u16,
+    listen: SocketAddr,
+) -> String {
     format!(
         r#"data_dir = {data:?}
 scripts_dir = {scripts:?}
 plugins_dir = {plugins:?}
+
+[api]
+listen = "{listen}"
 
 [sessions]
 chromium = {chromium:?}
@@ -115,14 +124,18 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
     .await
     .context("cannot start the WhatsApp Web simulator")?;
 
-    let text = demo_config_toml(&data, &scripts, &chromium.to_string_lossy(), sim.https_port());
+    let text = demo_config_toml(&data, &scripts, &chromium.to_string_lossy(), sim.https_port(), opts.listen);
     let config = crate::config::load::parse_with_env(&text, "<demo config>", Vec::new())
         .map_err(|e| anyhow::anyhow!("the demo's config: {e}"))?;
 
+    // The API's token: the environment's, else a fresh one that the dashboard link carries.
+    let token = crate::api::token_from_env().unwrap_or_else(random_token);
     let bus = EventBus::new();
     tokio::spawn(play_the_phone(bus.subscribe(), sim.client(), opts.sessions.clone(), shutdown.clone()));
     println!(
         "vigil demo\n  \
+         dashboard: http://{listen}/#token={token}\n  \
+         API:       http://{listen}/openapi.json with `Authorization: Bearer {token}`\n  \
          data:      {data}{kept}\n  \
          scripts:   {scripts} — edit one (keepalive.rhai sends every 20–40 s) and watch it change\n  \
          simulator: {control} (control API: try `curl -X POST {control}/force-state -H 'content-type: application/json' -d '{{\"state\":\"UNPAIRED\"}}'`)\n  \
@@ -133,14 +146,24 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
         scripts = scripts.display(),
         control = sim.control_url(),
         ids = opts.sessions.join(", "),
+        listen = opts.listen,
     );
     let options = crate::host::RunOptions {
         bus: Some(bus),
         add: opts.sessions.iter().map(|id| (id.clone(), Some(format!("Demo {id}")))).collect(),
+        api_token: Some(token),
     };
     let result = crate::host::run_with(config, options, shutdown).await;
     sim.stop().await;
     result
+}
+
+/// 24 random bytes, hex.
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// `name` as a path, or looked up in `PATH`.
@@ -188,9 +211,17 @@ mod tests {
 
     #[test]
     fn the_demo_config_parses_and_points_at_the_simulator() {
-        let text = demo_config_toml(std::path::Path::new("/tmp/d"), std::path::Path::new("/tmp/s"), "chromium", 4443);
+        let text = demo_config_toml(
+            std::path::Path::new("/tmp/d"),
+            std::path::Path::new("/tmp/s"),
+            "chromium",
+            4443,
+            "127.0.0.1:8080".parse().unwrap(),
+        );
+        assert_eq!(random_token().len(), 48);
         let c = crate::config::load::parse_with_env(&text, "<demo>", Vec::new()).unwrap();
         assert_eq!(c.sessions.simulator_port, Some(4443));
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.behaviours["keepalive"].params["every"].as_str(), Some("20s..40s"));
         // The default grants still come from the embedded defaults.
         assert!(c.behaviours["keepalive"].grants.contains(&crate::config::Capability::SessionsSend));

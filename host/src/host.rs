@@ -46,6 +46,7 @@ pub struct Host {
     behaviours: Behaviours,
     store: Store,
     alerts: Arc<Alerts>,
+    clock: Clock,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -137,7 +138,7 @@ impl Host {
         for path in script_files(scripts)?.into_iter().chain(plugin_files(plugins)?) {
             behaviours.sync(path).await;
         }
-        Ok(Host { config, bus, scheduler, behaviours, store, alerts, shutdown, tasks })
+        Ok(Host { config, bus, scheduler, behaviours, store, alerts, clock: parts.clock, shutdown, tasks })
     }
 
     pub fn bus(&self) -> &EventBus {
@@ -158,6 +159,15 @@ impl Host {
 
     pub fn alerts(&self) -> &Arc<Alerts> {
         &self.alerts
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The behaviour manager (load / reload now, the status board).
+    pub fn behaviour_manager(&self) -> &Behaviours {
+        &self.behaviours
     }
 
     /// Loads, reloads or unloads the behaviour of `path` now (what the watcher does).
@@ -199,6 +209,8 @@ pub struct RunOptions {
     pub bus: Option<EventBus>,
     /// Sessions `(id, label)` to add when they are not known yet.
     pub add: Vec<(String, Option<String>)>,
+    /// The API's token; `None`: from the environment (`VIGIL_API_TOKEN`).
+    pub api_token: Option<String>,
 }
 
 /// [`run`], with `options`.
@@ -222,7 +234,8 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
     tokio::spawn(print_qr_codes(bus.subscribe(), shutdown.clone()));
     let parts =
         HostParts { clock, sessions: Arc::new(sessions.clone()), store: Some(store), watch: true, bus: Some(bus) };
-    let host = match Host::start(config, parts, shutdown).await {
+    let api_config = config.api.clone();
+    let host = match Host::start(config, parts, shutdown.clone()).await {
         Ok(h) => h,
         Err(e) => {
             sessions.shutdown().await;
@@ -230,12 +243,58 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
         }
     };
     let n = sessions.start_all();
+    let api = if api_config.enabled {
+        let token = options.api_token.or_else(crate::api::token_from_env);
+        match start_api(&host, &sessions, &api_config, token, shutdown.clone()).await {
+            Ok(task) => Some(task),
+            Err(e) => {
+                shutdown.cancel();
+                let _ = host.wait().await;
+                sessions.shutdown().await;
+                return Err(e);
+            }
+        }
+    } else {
+        tracing::info!("the HTTP API is off ([api] enabled = false)");
+        None
+    };
     tracing::info!(behaviours = host.behaviours().len(), sessions = n, "vigil is running");
     let store = host.store().clone();
     let result = host.wait().await;
+    if let Some(task) = api {
+        // In-flight requests finish; WebSocket streams end with the shutdown.
+        if tokio::time::timeout(std::time::Duration::from_secs(10), task).await.is_err() {
+            tracing::warn!("the HTTP API did not stop within 10s");
+        }
+    }
     sessions.shutdown().await;
     store.close().await;
     result
+}
+
+/// Binds `[api] listen` and serves the API until `shutdown`.
+async fn start_api(
+    host: &Host,
+    sessions: &SessionManager,
+    config: &crate::config::ApiConfig,
+    token: Option<String>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| {
+        format!("cannot listen on {} for the HTTP API (set [api] listen or VIGIL_API__LISTEN)", config.listen)
+    })?;
+    let state = crate::api::ApiState::for_host(
+        host,
+        Arc::new(sessions.clone()),
+        token,
+        usize::try_from(config.max_body.0).unwrap_or(usize::MAX),
+        shutdown.clone(),
+    );
+    Ok(tokio::spawn(async move {
+        if let Err(e) = crate::api::serve(state, listener, shutdown).await {
+            tracing::error!("the HTTP API stopped: {e}");
+        }
+    }))
 }
 
 /// Prints the QR of every session that waits to be linked, as a QR code on stdout.

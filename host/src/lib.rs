@@ -18,12 +18,14 @@
 //! - [`sites`]: what knows WhatsApp Web's internals: its storage, states and the bridge.
 //! - [`behaviours`]: the host API, the rhai and WASM bindings, loading / reloading, runners,
 //!   traces.
+//! - [`api`]: the HTTP API (axum): REST, WebSocket events, health, metrics, OpenAPI.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it).
 
 pub mod alerts;
+pub mod api;
 pub mod behaviours;
 pub mod check;
 pub mod cli;

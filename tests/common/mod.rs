@@ -2,6 +2,7 @@
 //! waits with deadlines, the two ways editors save a file, the `vigil` binary, and the WASM
 //! plugins built from `plugins/` and `tests/fixtures/plugins/`.
 
+pub mod api;
 pub mod pg;
 pub mod smtp;
 

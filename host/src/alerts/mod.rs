@@ -110,7 +110,11 @@ impl Alerts {
                         .unwrap_or_else(|| "N/A".into())));
                     v.entry("status").or_insert(json!(s.status.as_str()));
                     v.entry("wa_state").or_insert(json!(s.wa_state.clone().unwrap_or_default()));
-                    if let Some(email) = s.owner.clone().or_else(|| self.owners.get(&s.id).cloned()) {
+                    let linked = match s.owner.clone() {
+                        Some(o) => Some(o),
+                        None => self.store.session_owner(&s.id).await.ok().flatten(),
+                    };
+                    if let Some(email) = linked.or_else(|| self.owners.get(&s.id).cloned()) {
                         if let Ok(Some(o)) = self.store.owner(&email).await {
                             v.entry("user_name").or_insert(json!(o.full_name));
                             if let Some(t) = o.timezone.as_deref().and_then(|t| t.parse().ok()) {

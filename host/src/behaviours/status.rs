@@ -70,17 +70,46 @@ pub(crate) struct Entry {
     pub traces: TraceLog,
 }
 
+/// Upper bounds (seconds) of the run-duration histogram buckets (`/metrics`).
+pub const DURATION_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Handler run durations of one behaviour since the host started (kept across reloads and
+/// unloads, as Prometheus counters must be).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Durations {
+    /// Runs that took at most [`DURATION_BUCKETS`]`[i]` seconds (not cumulative).
+    pub buckets: [u64; DURATION_BUCKETS.len()],
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
+impl Durations {
+    fn observe(&mut self, seconds: f64) {
+        if let Some(i) = DURATION_BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum_seconds += seconds;
+    }
+}
+
 /// Shared status of all behaviours.
 #[derive(Clone)]
 pub struct Board {
     inner: Arc<Mutex<BTreeMap<String, Entry>>>,
+    durations: Arc<Mutex<BTreeMap<String, Durations>>>,
     changed: Arc<Notify>,
     scheduler: Scheduler,
 }
 
 impl Board {
     pub(crate) fn new(scheduler: Scheduler) -> Self {
-        Self { inner: Default::default(), changed: Default::default(), scheduler }
+        Self { inner: Default::default(), durations: Default::default(), changed: Default::default(), scheduler }
+    }
+
+    /// Run durations per behaviour, since the host started.
+    pub fn durations(&self) -> BTreeMap<String, Durations> {
+        self.durations.lock().expect("durations").clone()
     }
 
     pub(crate) fn update(&self, name: &str, f: impl FnOnce(&mut Entry)) {
@@ -101,6 +130,7 @@ impl Board {
     }
 
     pub(crate) fn record_run(&self, name: &str, trace: Trace) {
+        self.durations.lock().expect("durations").entry(name.to_string()).or_default().observe(trace.duration_ms / 1e3);
         self.update(name, |e| {
             e.runs += 1;
             if !trace.outcome.is_ok() {

@@ -13,7 +13,7 @@ use super::model::Config;
 
 /// Environment variables with the `VIGIL_` prefix that are not configuration keys (nor is
 /// anything starting with `VIGIL_TEST_`, which the test suite uses).
-const NOT_KEYS: &[&str] = &["VIGIL_CONFIG", "VIGIL_LOG", "VIGIL_LOG_FORMAT"];
+const NOT_KEYS: &[&str] = &["VIGIL_CONFIG", "VIGIL_LOG", "VIGIL_LOG_FORMAT", "VIGIL_API_TOKEN"];
 
 /// Where a configuration came from, for messages.
 #[derive(Debug, Clone)]

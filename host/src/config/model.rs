@@ -47,6 +47,76 @@ pub struct Config {
     pub owners: BTreeMap<String, OwnerConfig>,
     /// The WhatsApp sessions: Chromium, the site, restarts, backups, timeouts.
     pub sessions: SessionsConfig,
+    /// The HTTP API: REST, the WebSocket event stream, health and metrics.
+    pub api: ApiConfig,
+}
+
+/// `[api]`: the HTTP API. Its bearer token comes only from the environment
+/// (`VIGIL_API_TOKEN`); without one every route but `/healthz` answers 401.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Serve the API. Default `true`.
+    pub enabled: bool,
+    /// Address and port to listen on. Default `127.0.0.1:8080` (this machine only); on
+    /// Railway set `VIGIL_API__LISTEN=0.0.0.0:8080`.
+    pub listen: String,
+    /// The largest request body accepted, in bytes or with a unit (`64KiB`, `1MiB`);
+    /// larger ones get 413. Default `64KiB`.
+    pub max_body: ByteSize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { enabled: true, listen: "127.0.0.1:8080".into(), max_body: ByteSize(64 * 1024) }
+    }
+}
+
+/// A size in bytes, written as a number or with a unit: `65536`, `64KiB`, `1MiB`, `1MB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 =
+            num.parse().map_err(|_| format!("bad size `{s}`: write bytes or a number with a unit, e.g. `64KiB`"))?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            u => return Err(format!("bad size `{s}`: unknown unit `{u}` (use B, KiB, MiB, GiB, KB, MB or GB)")),
+        };
+        n.checked_mul(mult).map(ByteSize).ok_or_else(|| format!("bad size `{s}`: too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
 }
 
 /// `[owners."<email>"]`: who is told when their sessions need attention.
@@ -78,6 +148,7 @@ impl Default for Config {
             behaviours: BTreeMap::new(),
             owners: BTreeMap::new(),
             sessions: SessionsConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }

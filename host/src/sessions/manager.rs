@@ -76,6 +76,20 @@ fn failed(id: &str, message: impl Into<String>) -> SessionError {
     SessionError::Failed { id: id.into(), message: message.into() }
 }
 
+fn conflict(id: &str, message: impl Into<String>) -> SessionError {
+    SessionError::Conflict { id: id.into(), message: message.into() }
+}
+
+/// A backup error as a session error: a missing backup is [`SessionError::NoBackup`].
+fn backup_error(id: &str, e: backup::BackupError) -> SessionError {
+    match e {
+        backup::BackupError::NoBackup { .. } | backup::BackupError::NotFound { .. } => {
+            SessionError::NoBackup(e.to_string())
+        }
+        e => failed(id, e.to_string()),
+    }
+}
+
 impl SessionManager {
     /// Loads the known sessions (starts none). `records`: `None` = the JSON files in
     /// `data/sessions/<id>/session.json`.
@@ -189,7 +203,7 @@ impl SessionManager {
     pub async fn add(&self, id: &str, label: Option<&str>) -> Result<SessionInfo, SessionError> {
         check_id(id)?;
         if self.inner.sessions.lock().expect("sessions").contains_key(id) {
-            return Err(SessionError::BadInput(format!("session `{id}` already exists")));
+            return Err(SessionError::Exists(id.into()));
         }
         let dir = self.inner.settings.session_dir(id);
         std::fs::create_dir_all(dir.join("profile"))
@@ -285,11 +299,11 @@ impl SessionManager {
     fn refuse_if_in_use(&self, id: &str, what: &str) -> Result<(), SessionError> {
         let cell = self.cell(id)?;
         if cell.with(|l| l.running) {
-            return Err(failed(id, format!("the session is running: stop it before you {what}")));
+            return Err(conflict(id, format!("the session is running: stop it before you {what}")));
         }
         let strays = chromium::strays(&cell.profile());
         if let Some(p) = strays.first() {
-            return Err(failed(
+            return Err(conflict(
                 id,
                 format!(
                     "a Chromium (pid {}) runs on this session's profile, probably under a running `vigil run`: \
@@ -455,7 +469,7 @@ impl SessionManager {
         })
         .await
         .map_err(|e| failed(id, e.to_string()))?
-        .map_err(|e| failed(id, e.to_string()))?;
+        .map_err(|e| backup_error(id, e))?;
         cell.with(|l| l.record.linked = true);
         cell.save().await;
         cell.publish("session.profile_restored", json!({ "backup": info.name, "reason": "asked" }));
@@ -593,6 +607,7 @@ impl Sessions for SessionManager {
             }
             sent.push_back(((id.to_string(), k.to_string()), msg_id.clone()));
         }
+        cell.publish("message.sent", json!({ "id": msg_id, "to": wid }));
         Ok(msg_id)
     }
 

@@ -33,6 +33,7 @@ pub struct Action {
 struct Session {
     info: SessionInfo,
     answering: bool,
+    qr: Option<String>,
 }
 
 #[derive(Default)]
@@ -90,14 +91,68 @@ impl MemorySessions {
             owner: None,
             error: None,
             running: true,
+            restarts: 0,
         };
-        self.inner.lock().unwrap().sessions.insert(id.into(), Session { info, answering: true });
+        self.inner.lock().unwrap().sessions.insert(id.into(), Session { info, answering: true, qr: None });
+    }
+
+    /// Shows `qr` on the session's page (status `qr`), or none.
+    pub fn set_qr(&self, id: &str, qr: Option<&str>) {
+        if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
+            s.qr = qr.map(str::to_string);
+            if qr.is_some() {
+                s.info.status = SessionStatus::Qr;
+            }
+        }
+    }
+
+    pub(crate) fn qr_of(&self, id: &str) -> Option<String> {
+        self.inner.lock().unwrap().sessions.get(id).and_then(|s| s.qr.clone())
+    }
+
+    /// What `SessionControl::create` does: a new session, `stopped` (or `starting` and running
+    /// when `start`).
+    pub(crate) fn create_session(
+        &self,
+        id: &str,
+        label: Option<&str>,
+        start: bool,
+    ) -> Result<SessionInfo, SessionError> {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.sessions.contains_key(id) {
+            return Err(SessionError::Exists(id.into()));
+        }
+        let info = SessionInfo {
+            id: id.into(),
+            label: label.map(str::to_string),
+            phone: None,
+            status: if start { SessionStatus::Starting } else { SessionStatus::Stopped },
+            wa_state: None,
+            last_seen: None,
+            owner: None,
+            error: None,
+            running: start,
+            restarts: 0,
+        };
+        inner.sessions.insert(id.into(), Session { info: info.clone(), answering: true, qr: None });
+        Ok(info)
+    }
+
+    pub(crate) fn remove_session(&self, id: &str) -> Result<(), SessionError> {
+        self.inner.lock().unwrap().sessions.remove(id).map(|_| ()).ok_or_else(|| SessionError::NotFound(id.into()))
     }
 
     /// Makes the session's page stop answering (`false`) or answer again.
     pub fn set_answering(&self, id: &str, answering: bool) {
         if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
             s.answering = answering;
+        }
+    }
+
+    /// Whether this host runs the session's browser (what `/readyz` checks).
+    pub fn set_running(&self, id: &str, running: bool) {
+        if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
+            s.info.running = running;
         }
     }
 

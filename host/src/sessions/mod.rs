@@ -4,6 +4,8 @@
 //! - [`Sessions`]: the session functions of the host API (`sessions()`, `state`, `ping`,
 //!   `send_text`, `activity`, `restart`, `mark`, `touch`), implemented by [`SessionManager`];
 //!   [`NoSessions`] is a host without browsers.
+//! - [`control`]: [`SessionControl`], what the HTTP API needs beyond the host API (add,
+//!   remove, QR, log out, backups), implemented by the manager and [`memory`].
 //! - [`manager`]: add, start, stop, remove, log out, back up, restore; the [`Sessions`] impl.
 //! - `supervisor`: one task per session owning its browser — profile care, launch, the
 //!   bridge's events turned into status and events, the ping watchdog, restarts with backoff
@@ -30,6 +32,7 @@ mod browser;
 mod budget;
 mod cell;
 pub mod chromium;
+pub mod control;
 pub mod id;
 pub mod manager;
 pub mod memory;
@@ -41,6 +44,7 @@ mod settings;
 mod supervisor;
 
 pub use backup::{BackupError, BackupInfo};
+pub use control::SessionControl;
 pub use id::check_id;
 pub use manager::SessionManager;
 pub use records::{JsonRecords, RecordsError, SessionRecord, SessionRecords};
@@ -126,6 +130,8 @@ pub struct SessionInfo {
     pub error: Option<String>,
     /// Whether this host runs its browser now.
     pub running: bool,
+    /// Restarts after crashes, in all.
+    pub restarts: u64,
 }
 
 /// Errors of session calls; each names the session and what was tried.
@@ -139,6 +145,14 @@ pub enum SessionError {
     NotReady { id: String, status: SessionStatus, what: String },
     #[error("{0}")]
     BadInput(String),
+    #[error("session `{0}` already exists")]
+    Exists(String),
+    /// The session is in a state where this cannot be done now (running, in use elsewhere).
+    #[error("session `{id}`: {message}")]
+    Conflict { id: String, message: String },
+    /// No such backup (or none at all).
+    #[error("{0}")]
+    NoBackup(String),
     #[error("session `{id}`: {message}")]
     Failed { id: String, message: String },
 }

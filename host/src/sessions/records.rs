@@ -69,6 +69,7 @@ impl SessionRecord {
             owner: None,
             error: self.error.clone(),
             running,
+            restarts: self.restarts,
         }
     }
 }

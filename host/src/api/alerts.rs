@@ -1,0 +1,73 @@
+//! `/api/alerts`: the alert ledger (newest first) and the email outbox.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, QueryArgs};
+use super::state::ApiState;
+use crate::store::alerts::LedgerEntry;
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+#[derive(Deserialize)]
+pub(crate) struct Limit {
+    limit: Option<u32>,
+}
+
+fn limit(l: Option<u32>) -> Result<u32, ApiError> {
+    match l.unwrap_or(DEFAULT_LIMIT) {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        n => Err(ApiError::bad_request(format!("bad limit {n}: use 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"))),
+    }
+}
+
+pub(crate) async fn ledger(
+    State(state): State<ApiState>,
+    QueryArgs(q): QueryArgs<Limit>,
+) -> Result<Json<Vec<LedgerEntry>>, ApiError> {
+    let n = limit(q.limit)?;
+    let mut all = state.inner.store.ledger().await?;
+    all.truncate(n as usize);
+    Ok(Json(all))
+}
+
+/// An outbox email as the API shows it: who, what, and how sending goes (not the bodies).
+#[derive(Serialize)]
+pub(crate) struct OutboxView {
+    id: i64,
+    /// `pending` or `sent`.
+    status: &'static str,
+    to: String,
+    subject: String,
+    created: DateTime<Utc>,
+    attempts: i64,
+    next_attempt: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    sent: Option<DateTime<Utc>>,
+}
+
+pub(crate) async fn outbox(
+    State(state): State<ApiState>,
+    QueryArgs(q): QueryArgs<Limit>,
+) -> Result<Json<Vec<OutboxView>>, ApiError> {
+    let n = limit(q.limit)?;
+    let list = state.inner.store.outbox(i64::from(n)).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|e| OutboxView {
+                id: e.id,
+                status: if e.sent.is_some() { "sent" } else { "pending" },
+                to: e.email.to,
+                subject: e.email.subject,
+                created: e.created,
+                attempts: e.attempts,
+                next_attempt: e.sent.is_none().then_some(e.next_attempt),
+                last_error: e.last_error,
+                sent: e.sent,
+            })
+            .collect(),
+    ))
+}

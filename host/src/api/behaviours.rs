@@ -1,0 +1,72 @@
+//! `/api/behaviours`: every loaded behaviour (kind, status, last error, triggers with their
+//! next fire times, traces); reloading one now.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+
+use super::error::{ApiError, PathArgs};
+use super::state::ApiState;
+use crate::behaviours::status::BehaviourView;
+use crate::behaviours::{is_plugin, valid_name};
+
+#[derive(Serialize)]
+pub(crate) struct View {
+    /// `script` (rhai) or `plugin` (WASM).
+    kind: &'static str,
+    /// `ok`; `failing` (its last run failed); `load_error` (the file on disk does not load,
+    /// the version before it keeps running).
+    status: &'static str,
+    #[serde(flatten)]
+    view: BehaviourView,
+}
+
+fn view(v: BehaviourView) -> View {
+    let kind = if is_plugin(&v.path) { "plugin" } else { "script" };
+    let status = if v.load_error.is_some() {
+        "load_error"
+    } else if v.traces.last().is_some_and(|t| !t.outcome.is_ok()) {
+        "failing"
+    } else {
+        "ok"
+    };
+    View { kind, status, view: v }
+}
+
+fn find(state: &ApiState, name: &str) -> Result<BehaviourView, ApiError> {
+    if !valid_name(name) {
+        return Err(ApiError::bad_request(format!(
+            "bad behaviour name `{}`: a behaviour is named after its file (letters, digits, `_`, `-`)",
+            name.escape_debug()
+        )));
+    }
+    state.inner.behaviours.board().views().into_iter().find(|v| v.name == name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no behaviour `{name}`: put scripts/{name}.rhai or plugins/{name}.wasm in place, or list them with GET /api/behaviours"
+        ))
+    })
+}
+
+pub(crate) async fn list(State(state): State<ApiState>) -> Json<Vec<View>> {
+    Json(state.inner.behaviours.board().views().into_iter().map(view).collect())
+}
+
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Json<View>, ApiError> {
+    Ok(Json(view(find(&state, &name)?)))
+}
+
+/// Re-reads the behaviour's file now (what the watcher does on a change) and answers the new
+/// view; a file that no longer loads keeps the old version running and shows `load_error`.
+pub(crate) async fn reload(
+    State(state): State<ApiState>,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Json<View>, ApiError> {
+    let before = find(&state, &name)?;
+    state.inner.behaviours.sync(before.path.clone()).await;
+    state.inner.behaviours.board().views().into_iter().find(|v| v.name == name).map(|v| Json(view(v))).ok_or_else(
+        || ApiError::not_found(format!("behaviour `{name}` was unloaded: its file {} is gone", before.path.display())),
+    )
+}

@@ -1,0 +1,98 @@
+//! `GET /events`: the event bus as a WebSocket, one JSON text message per event
+//! (`{"name","source","at","data"}`).
+//!
+//! `?session=<id>` keeps the events of that session (`data.session == id`) and the events
+//! that belong to no session (behaviour loads and errors, emails, bridge reloads): a
+//! dashboard watching one session still sees the host around it. A client that falls more
+//! than the bus's buffer behind gets `{"name":"events.lagged","data":{"missed":N}}` and goes
+//! on from the newest events; it is never dropped silently.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::error::{ApiError, QueryArgs};
+use super::state::ApiState;
+use crate::events::Event;
+use crate::sessions::check_id;
+
+#[derive(Deserialize)]
+pub(crate) struct EventsQuery {
+    /// Only this session's events (and those of no session).
+    session: Option<String>,
+    /// The token, for browsers (checked by the auth layer).
+    #[allow(dead_code)]
+    token: Option<String>,
+}
+
+pub(crate) async fn events(
+    State(state): State<ApiState>,
+    QueryArgs(q): QueryArgs<EventsQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    if let Some(id) = &q.session {
+        if let Err(e) = check_id(id) {
+            return ApiError::from(e).into_response();
+        }
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => {
+            return ApiError::new(
+                r.status(),
+                format!("/events is a WebSocket: connect with a WebSocket client ({})", r.body_text()),
+            )
+            .into_response()
+        }
+    };
+    // Subscribe before the upgrade completes, so nothing published after the 101 is missed.
+    let rx = state.inner.bus.subscribe();
+    ws.on_upgrade(move |socket| stream(socket, rx, q.session, state))
+}
+
+fn wanted(event: &Event, session: Option<&str>) -> bool {
+    match (session, event.data.get("session").and_then(|s| s.as_str())) {
+        (Some(want), Some(got)) => want == got,
+        _ => true,
+    }
+}
+
+async fn stream(
+    socket: WebSocket,
+    mut rx: tokio::sync::broadcast::Receiver<Event>,
+    session: Option<String>,
+    state: ApiState,
+) {
+    let (mut tx, mut incoming) = socket.split();
+    let stop = state.inner.shutdown.clone();
+    loop {
+        let text = tokio::select! {
+            _ = stop.cancelled() => break,
+            msg = incoming.next() => match msg {
+                // Pings are answered by axum; anything else from the client is ignored.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+            r = rx.recv() => match r {
+                Ok(e) if wanted(&e, session.as_deref()) => serde_json::to_string(&e).expect("events serialize"),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(n)) => json!({
+                    "name": "events.lagged",
+                    "source": "host",
+                    "at": state.inner.clock.now(),
+                    "data": { "missed": n },
+                })
+                .to_string(),
+                Err(RecvError::Closed) => break,
+            },
+        };
+        if tx.send(Message::Text(text.into())).await.is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(Message::Close(None)).await;
+}

@@ -1,0 +1,37 @@
+//! The HTTP API (axum): REST over sessions, owners, behaviours and alerts; the WebSocket
+//! event stream; `/healthz`, `/readyz`, `/metrics`; the OpenAPI document. A thin layer over
+//! the host: every route delegates to the part that owns the thing.
+//!
+//! Every route but `/healthz` needs `Authorization: Bearer <token>`, the token coming only
+//! from the environment (`VIGIL_API_TOKEN`); `/events` also takes `?token=` (browsers cannot
+//! set headers on a WebSocket). Errors are `{"error": "<sentence>"}` with a 4xx status that
+//! says whose fault it is.
+//!
+//! - [`server`]: [`router`] and [`serve`] (bind anything: `127.0.0.1:0` in tests, `8080` in
+//!   production).
+//! - [`state`]: [`ApiState`], the handles the routes use.
+//! - `auth`: the bearer-token check, in constant time.
+//! - `error`: [`ApiError`] and the extractors that turn bad requests into it.
+//! - `health`: `/healthz`, `/readyz`.
+//! - `metrics`: counters fed by the event bus, and `/metrics` (Prometheus text 0.0.4).
+//! - `events`: the WebSocket `/events`.
+//! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text).
+//! - `owners`, `behaviours`, `alerts`: their `/api/...` routes.
+//! - `openapi.json`: the OpenAPI 3.0 document served at `/openapi.json`.
+
+mod alerts;
+mod auth;
+mod behaviours;
+mod error;
+mod events;
+mod health;
+mod metrics;
+mod owners;
+mod qr;
+pub mod server;
+mod sessions;
+pub mod state;
+
+pub use error::ApiError;
+pub use server::{router, serve, token_from_env, TOKEN_ENV};
+pub use state::ApiState;

@@ -1,0 +1,87 @@
+//! [`ApiState`]: the handles of the host the routes use, cheap to clone.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Metrics;
+use crate::behaviours::Behaviours;
+use crate::clock::Clock;
+use crate::events::EventBus;
+use crate::sessions::SessionControl;
+use crate::store::Store;
+
+/// What an API is built from.
+pub struct ApiParts {
+    /// The bearer token (`VIGIL_API_TOKEN`); `None` = every protected route answers 401.
+    pub token: Option<String>,
+    pub sessions: Arc<dyn SessionControl>,
+    pub store: Store,
+    pub behaviours: Behaviours,
+    pub bus: EventBus,
+    pub clock: Clock,
+    /// The largest request body, in bytes.
+    pub max_body: usize,
+    /// WebSocket streams end when this is cancelled (the host's shutdown).
+    pub shutdown: CancellationToken,
+}
+
+/// The state shared by the routes.
+#[derive(Clone)]
+pub struct ApiState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub token: Option<String>,
+    pub sessions: Arc<dyn SessionControl>,
+    pub store: Store,
+    pub behaviours: Behaviours,
+    pub bus: EventBus,
+    pub clock: Clock,
+    pub max_body: usize,
+    pub shutdown: CancellationToken,
+    pub metrics: Metrics,
+}
+
+impl ApiState {
+    /// The state, and the task that counts events for `/metrics` (it subscribes now, so
+    /// every event from here on is counted).
+    pub fn new(parts: ApiParts) -> Self {
+        let metrics = Metrics::start(&parts.bus, parts.shutdown.clone());
+        ApiState {
+            inner: Arc::new(Inner {
+                token: parts.token,
+                sessions: parts.sessions,
+                store: parts.store,
+                behaviours: parts.behaviours,
+                bus: parts.bus,
+                clock: parts.clock,
+                max_body: parts.max_body,
+                shutdown: parts.shutdown,
+                metrics,
+            }),
+        }
+    }
+
+    /// The state of a running host: its store, behaviours, bus and clock, with `sessions`
+    /// (the host's session manager, or memory sessions in tests).
+    pub fn for_host(
+        host: &crate::Host,
+        sessions: Arc<dyn SessionControl>,
+        token: Option<String>,
+        max_body: usize,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self::new(ApiParts {
+            token,
+            sessions,
+            store: host.store().clone(),
+            behaviours: host.behaviour_manager().clone(),
+            bus: host.bus().clone(),
+            clock: host.clock().clone(),
+            max_body,
+            shutdown,
+        })
+    }
+}
