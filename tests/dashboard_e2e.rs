@@ -56,7 +56,13 @@ async fn chromium_shows_the_demo_dashboard_with_ready_sessions_and_a_qr() {
     .spawn()
     .expect("vigil demo starts");
     // Keep its output flowing (and visible when the test fails).
-    for out in [demo.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>), demo.stderr.take().map(|e| Box::new(e) as _)].into_iter().flatten() {
+    for out in [
+        demo.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        demo.stderr.take().map(|e| Box::new(e) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 eprintln!("demo| {line}");
@@ -72,7 +78,13 @@ async fn chromium_shows_the_demo_dashboard_with_ready_sessions_and_a_qr() {
         .window_size(1280, 1000)
         .launch_timeout(Duration::from_secs(30))
         .request_timeout(Duration::from_secs(30))
-        .args(["disable-gpu", "disable-background-networking", "disable-component-update", "disable-sync", "no-first-run"])
+        .args([
+            "disable-gpu",
+            "disable-background-networking",
+            "disable-component-update",
+            "disable-sync",
+            "no-first-run",
+        ])
         .build()
         .unwrap();
     let (mut browser, mut handler) = Browser::launch(config).await.expect("Chromium launches");
@@ -109,14 +121,33 @@ async fn chromium_shows_the_demo_dashboard_with_ready_sessions_and_a_qr() {
         &page,
         Duration::from_secs(90),
         "the unlinked session's QR shown",
-        "(() => { const i = document.querySelector('[data-session=\"unlinked\"] img.qr'); \
+        "(() => { const i = document.querySelector('[data-session=\"unlinked\"] img.qr-code'); \
          return !!i && i.dataset.loaded === '1' && i.naturalWidth > 0; })()",
     )
     .await;
-    until(&page, Duration::from_secs(30), "the behaviours listed", "document.querySelectorAll('#behaviours tbody tr').length >= 8")
-        .await;
-    until(&page, Duration::from_secs(30), "the live events connected", "document.querySelector('#live').textContent === 'live'")
-        .await;
+    // The session's details render as a list of terms, not as text of nested arrays.
+    until(
+        &page,
+        Duration::from_secs(10),
+        "alpha's details",
+        "(() => { const t = document.querySelector('[data-session=\"alpha\"] dl').textContent; \
+         return t.includes('+34600000001') && !t.includes('[object'); })()",
+    )
+    .await;
+    until(
+        &page,
+        Duration::from_secs(30),
+        "the behaviours listed",
+        "document.querySelectorAll('#behaviours tbody tr').length >= 8",
+    )
+    .await;
+    until(
+        &page,
+        Duration::from_secs(30),
+        "the live events connected",
+        "document.querySelector('#live').textContent === 'live'",
+    )
+    .await;
 
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();

@@ -53,7 +53,7 @@ function el(tag, attrs = {}, ...children) {
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -99,7 +99,7 @@ async function refreshSessions() {
 
 function renderSession(card, s) {
   card.dataset.status = s.status;
-  const keepQr = card.querySelector("img.qr");
+  const keepQr = card.querySelector("img.qr-code");
   const actions = el("div", { class: "actions" },
     el("button", { onclick: () => act(s.id, "restart") }, "restart"),
     el("button", { onclick: () => act(s.id, "backup") }, "backup"),
@@ -116,7 +116,7 @@ function renderSession(card, s) {
     el("dl", {}, rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
   );
   if (s.qr) {
-    const img = keepQr || el("img", { class: "qr", alt: `QR code to link ${s.id}` });
+    const img = keepQr || el("img", { class: "qr-code", alt: `QR code to link ${s.id}` });
     card.append(img, el("p", { class: "hint" }, "On the phone: WhatsApp → Linked devices → Link a device, and scan."));
     if (qrShown.get(s.id) !== s.qr) loadQr(s.id, s.qr, img);
   } else {
