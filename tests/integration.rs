@@ -6,3 +6,4 @@ mod limits;
 mod plugins;
 mod reload;
 mod store;
+mod webhooks;

@@ -46,6 +46,7 @@ pub struct Host {
     behaviours: Behaviours,
     store: Store,
     alerts: Arc<Alerts>,
+    webhooks: Vec<crate::webhooks::Webhook>,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -77,6 +78,8 @@ impl Host {
         }
         let bus = parts.bus.unwrap_or_default();
         let mut tasks = vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), shutdown.clone()))];
+        let (webhooks, webhook_tasks) = crate::webhooks::start(&config.webhooks, &bus, &shutdown)?;
+        tasks.extend(webhook_tasks);
         let scheduler =
             Scheduler::new(parts.clock.clone(), config.seed, Arc::new(StoreLastRuns(store.clone())), shutdown.clone());
         let alerts = Arc::new(
@@ -137,7 +140,7 @@ impl Host {
         for path in script_files(scripts)?.into_iter().chain(plugin_files(plugins)?) {
             behaviours.sync(path).await;
         }
-        Ok(Host { config, bus, scheduler, behaviours, store, alerts, shutdown, tasks })
+        Ok(Host { config, bus, scheduler, behaviours, store, alerts, webhooks, shutdown, tasks })
     }
 
     pub fn bus(&self) -> &EventBus {
@@ -158,6 +161,11 @@ impl Host {
 
     pub fn alerts(&self) -> &Arc<Alerts> {
         &self.alerts
+    }
+
+    /// The `[[webhooks]]` receivers and their delivery counters.
+    pub fn webhooks(&self) -> &[crate::webhooks::Webhook] {
+        &self.webhooks
     }
 
     /// Loads, reloads or unloads the behaviour of `path` now (what the watcher does).

@@ -18,6 +18,7 @@
 //! - [`sites`]: what knows WhatsApp Web's internals: its storage, states and the bridge.
 //! - [`behaviours`]: the host API, the rhai and WASM bindings, loading / reloading, runners,
 //!   traces.
+//! - [`webhooks`]: events POSTed to `[[webhooks]]` receivers, signed, retried, in order.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
@@ -38,5 +39,6 @@ pub mod sessions;
 pub mod sites;
 pub mod store;
 pub mod trial;
+pub mod webhooks;
 
 pub use host::{run, Host, HostParts};

@@ -10,6 +10,6 @@ mod model;
 
 pub use load::{load, ConfigError, ConfigSource, DEFAULTS};
 pub use model::{
-    AlertsConfig, BehaviourConfig, Capability, Config, HumanDuration, Limits, LimitsOverride, OwnerConfig,
-    SessionsConfig, SiteKind, SmtpConfig, SmtpSecurity, TimeZone,
+    AlertsConfig, BehaviourConfig, Capability, Config, HumanDuration, Limits, LimitsOverride, OwnerConfig, Secret,
+    SessionsConfig, SiteKind, SmtpConfig, SmtpSecurity, TimeZone, WebhookConfig,
 };
