@@ -21,6 +21,7 @@
 //! - [`webhooks`]: events POSTed to `[[webhooks]]` receivers, signed, retried, in order.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
+//! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it).
 
@@ -30,6 +31,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod doctor;
 pub mod duration;
 pub mod events;
 pub mod fsutil;
