@@ -2,6 +2,7 @@
 
 mod alerts;
 mod cli;
+mod deploy;
 mod limits;
 mod plugins;
 mod reload;
