@@ -154,6 +154,58 @@ fn the_dockerfile_passes_the_lint() {
     }
 }
 
+/// `NAME=value` pairs of the Dockerfile's ENV lines (the `KEY=VALUE ...` form).
+fn dockerfile_env(text: &str) -> Vec<(String, String)> {
+    parse_dockerfile(text)
+        .into_iter()
+        .filter(|i| i.keyword == "ENV")
+        .flat_map(|i| {
+            i.args
+                .split_whitespace()
+                .map(|kv| kv.split_once('=').expect("ENV in KEY=VALUE form"))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Loads the configuration with `env` as its only environment; the error as text.
+fn load_with(env: Vec<(String, String)>) -> Result<vigil::config::Config, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("vigil.toml");
+    std::fs::write(&empty, "").unwrap();
+    vigil::config::load(Some(&empty), env).map(|(c, _)| c).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_variables_the_deploy_files_set_are_configuration_keys_vigil_accepts() {
+    // The API (`[api]`) is built on another branch: its variables are checked once this
+    // host's configuration has the section.
+    let has_api = serde_json::to_value(vigil::config::Config::default()).unwrap().get("api").is_some();
+    let keep = |k: &str| k.starts_with("VIGIL_") && (has_api || !k.starts_with("VIGIL_API__"));
+    let docker: Vec<_> = dockerfile_env(&read("Dockerfile")).into_iter().filter(|(k, _)| keep(k)).collect();
+    assert!(docker.iter().any(|(k, _)| k == "VIGIL_DATA_DIR"));
+    let config = load_with(docker).unwrap_or_else(|e| panic!("the Dockerfile's ENV: {e}"));
+    assert_eq!(config.data_dir, Path::new("/data"));
+    assert_eq!(config.sessions.chromium, Path::new("/usr/bin/chromium"));
+    let t: toml::Table = toml::from_str(&read("nixpacks.toml")).unwrap();
+    let mut nix: Vec<(String, String)> = t["variables"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("string variables").to_string()))
+        .collect();
+    // The start command's own assignments, with Railway's PORT.
+    for word in t["start"]["cmd"].as_str().unwrap().split_whitespace() {
+        if let Some((k, v)) = word.split_once('=') {
+            nix.push((k.to_string(), v.replace("${PORT:-8080}", "8080")));
+        }
+    }
+    let nix: Vec<_> = nix.into_iter().filter(|(k, _)| keep(k) || !k.starts_with("VIGIL_")).collect();
+    let config = load_with(nix).unwrap_or_else(|e| panic!("nixpacks.toml's variables: {e}"));
+    assert_eq!(config.data_dir, Path::new("/data"));
+}
+
 #[test]
 fn the_docker_context_leaves_out_build_output_and_state_but_keeps_what_the_build_reads() {
     let ignore = read(".dockerignore");

@@ -1,7 +1,8 @@
 //! Webhooks against a real HTTP receiver on 127.0.0.1 (axum): events published on a running
 //! host's bus arrive signed (the signature verifies with the secret from the environment); a
 //! receiver answering 500 twice gets the event on the third attempt, exactly once more, and
-//! later events after it, in order; a 400 is not retried; only the configured prefixes are sent.
+//! later events after it, in order; a 400 is not retried; only the configured prefixes are sent;
+//! a stuck receiver holds up neither the bus nor the host and loses its oldest waiting events.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,9 @@ struct Receiver {
     statuses: Arc<Mutex<VecDeque<u16>>>,
     got: Arc<Mutex<Vec<Got>>>,
     arrived: Arc<Notify>,
+    /// When set, the first request is answered only once `release` is notified.
+    hold_first: Arc<std::sync::atomic::AtomicBool>,
+    release: Arc<Notify>,
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -47,7 +51,11 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
         body: body.to_vec(),
         status,
     });
+    let first = r.got.lock().unwrap().len() == 1;
     r.arrived.notify_waiters();
+    if first && r.hold_first.load(std::sync::atomic::Ordering::SeqCst) {
+        r.release.notified().await;
+    }
     StatusCode::from_u16(status).unwrap()
 }
 
@@ -199,6 +207,37 @@ async fn only_events_with_a_configured_prefix_are_sent() {
     assert_eq!(names, ["session.qr", "monitor.disconnected", "session.ready"]);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(r.got().len(), 3);
+    stop(host, shutdown).await;
+}
+
+#[tokio::test]
+async fn a_stuck_receiver_holds_up_neither_the_bus_nor_the_host_and_loses_its_oldest_waiting_events() {
+    let (r, url) = Receiver::start(&[]).await;
+    r.hold_first.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (_dir, host, shutdown) = host(&hook(&url, "events = [\"test.\"]\nqueue = 2\ntimeout = \"30s\""), &[]).await;
+    let mut bus = host.bus().subscribe();
+    publish(&host, "test.0", serde_json::json!({}));
+    r.wait_for(1).await; // test.0 is in flight, and stuck
+    for n in 1..=5 {
+        publish(&host, &format!("test.{n}"), serde_json::json!({}));
+    }
+    // Another subscriber of the bus gets everything at once.
+    for n in 0..=5 {
+        let e = tokio::time::timeout(W, bus.recv()).await.expect("the bus is not held up").unwrap();
+        assert_eq!(e.name, format!("test.{n}"));
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = host.webhooks()[0].stats.clone();
+    let deadline = tokio::time::Instant::now() + W;
+    while stats.dropped.load(Relaxed) < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "dropped {}", stats.dropped.load(Relaxed));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.release.notify_one();
+    let got = r.wait_for(3).await;
+    let names: Vec<&str> = got.iter().map(|g| g.event.as_str()).collect();
+    assert_eq!(names, ["test.0", "test.4", "test.5"], "the two newest waited, the three oldest were dropped");
+    assert_eq!(stats.dropped.load(Relaxed), 3);
     stop(host, shutdown).await;
 }
 
