@@ -1,6 +1,8 @@
 //! Alerts end to end with a real SMTP server process (aiosmtpd): the email arrives with its
 //! fields; a server that is down and comes back gets it exactly once; a host killed with
-//! `kill -9` while mail waits in the outbox delivers it after restart, exactly once.
+//! `kill -9` while mail waits in the outbox delivers it after restart, exactly once; the real
+//! `scripts/monitor.rhai` sends its inactivity email once, not again within 24 h even across a
+//! host restart, and again after 24 h.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -147,4 +149,62 @@ async fn a_behaviour_without_the_alerts_grant_cannot_raise() {
     let msg = e.data["outcome"]["message"].as_str().unwrap();
     assert!(msg.contains("`raise`") && msg.contains("`alerts`"), "{msg}");
     h.stop().await;
+}
+
+/// One host of the restart test: the real `scripts/monitor.rhai` (every 10 min) on a paused
+/// clock that starts at `at`, with a ready session last seen six days before `t0`, on the
+/// SQLite file store in `dir/data`. Runs 11 virtual minutes (at least one check), stops, and
+/// returns the inactivity emails in the outbox and the ledger's `(raised, sent)` counts.
+async fn monitor_host_run(
+    dir: &std::path::Path,
+    t0: chrono::DateTime<chrono::Utc>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (usize, (i64, i64)) {
+    use vigil::sessions::{memory::MemorySessions, SessionStatus};
+    let scripts = dir.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let monitor = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/monitor.rhai");
+    std::fs::copy(monitor, scripts.join("monitor.rhai")).unwrap();
+    let config = vigil_tests::config_in(
+        dir,
+        &format!(
+            "[alerts]\nto = [\"ops@example.com\"]\nlogin_url = \"https://vigil.example.com/settings\"\ntemplates_dir = {}\n\
+             [behaviours.monitor.params]\nevery = \"10m\"\n",
+            templates()
+        ),
+    );
+    let clock = vigil::clock::Clock::starting_at(at);
+    let sessions = std::sync::Arc::new(MemorySessions::with_clock(clock.clone()));
+    sessions.add("idle", SessionStatus::Ready, "CONNECTED");
+    sessions.set_last_seen("idle", t0 - chrono::TimeDelta::days(6));
+    let store = vigil::store::Store::open_on_paused_clock(None, &dir.join("data")).await.unwrap();
+    let parts = vigil::HostParts { clock, sessions, store: Some(store.clone()), watch: false, bus: None };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let host = vigil::Host::start(config, parts, shutdown.clone()).await.expect("host starts");
+    assert!(host.behaviours()[0].load_error.is_none(), "{:?}", host.behaviours()[0].load_error);
+    tokio::time::sleep(Duration::from_secs(11 * 60)).await;
+    let runs = host.behaviours()[0].traces.len();
+    assert!(runs >= 1, "monitor ran at least once in this host");
+    shutdown.cancel();
+    host.wait().await.unwrap();
+    let emails = store.outbox(100).await.unwrap();
+    let inactivity = emails.iter().filter(|e| e.email.text.contains("Sesión inactiva por ")).count();
+    assert_eq!(inactivity, emails.len(), "only inactivity emails: {emails:?}");
+    let ledger = store.alert("inactive:idle").await.unwrap().expect("a ledger entry for inactive:idle");
+    store.close().await;
+    (inactivity, (ledger.raised_count, ledger.sent_count))
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_inactivity_email_is_sent_once_not_again_within_24h_across_a_restart_and_again_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0: chrono::DateTime<chrono::Utc> = "2027-01-04T10:00:00Z".parse().unwrap();
+    let (emails, (raised, _)) = monitor_host_run(dir.path(), t0, t0).await;
+    assert_eq!(emails, 1, "host #1: one inactivity email");
+    assert!(raised >= 1);
+    let (emails, (raised2, _)) = monitor_host_run(dir.path(), t0, t0 + chrono::TimeDelta::hours(1)).await;
+    assert_eq!(emails, 1, "host #2 an hour later, same store: still one");
+    assert!(raised2 > raised, "host #2 raised it again ({raised2} > {raised}) and the ledger deduplicated it");
+    let (emails, (_, sent)) = monitor_host_run(dir.path(), t0, t0 + chrono::TimeDelta::hours(25)).await;
+    assert_eq!((emails, sent), (2, 2), "host #3 25 h later: the second email");
 }

@@ -137,3 +137,60 @@ fn the_readme_example_behaviour_passes_check() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("scripts/pulse.rhai: ok, 3 triggers"), "{stdout}");
 }
+
+/// A folder for `vigil doctor`: the repository's scripts, Debian's Chromium, `extra` TOML.
+fn doctor_folder(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+    let config = format!(
+        "scripts_dir = {scripts:?}\nplugins_dir = \"./plugins\"\n{extra}\n[sessions]\nchromium = {:?}\n",
+        vigil_tests::CHROMIUM
+    );
+    std::fs::write(dir.path().join("vigil.toml"), config).unwrap();
+    dir
+}
+
+#[test]
+fn doctor_passes_on_this_machine_with_a_fresh_data_folder() {
+    let dir = doctor_folder("data_dir = \"./data\"");
+    let out = vigil(dir.path(), &["doctor"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "doctor fails here:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for line in
+        ["✓ chromium: Chromium ", "✓ fonts: ", "✓ data folder: ", "✓ store: SQLite ", "✓ smtp: skipped", "✓ scripts: "]
+    {
+        assert!(stdout.contains(line), "missing {line:?}:\n{stdout}");
+    }
+    assert!(!stdout.contains('✗'), "{stdout}");
+    assert!(stdout.contains(".rhai files"), "{stdout}");
+    assert!(dir.path().join("data").is_dir(), "the data folder was created");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".vigil-doctor"))
+        .collect();
+    assert!(leftovers.is_empty(), "the probe file is removed");
+}
+
+#[test]
+fn doctor_fails_naming_a_data_folder_that_is_a_file_and_an_unreachable_smtp_port() {
+    let dir = doctor_folder("data_dir = \"./not-a-folder\"");
+    std::fs::write(dir.path().join("not-a-folder"), "a regular file").unwrap();
+    let port = vigil_tests::smtp::free_port();
+    let config = std::fs::read_to_string(dir.path().join("vigil.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        format!("{config}[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"plain\"\n"),
+    )
+    .unwrap();
+    let out = vigil(dir.path(), &["doctor"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "doctor must fail:\n{stdout}");
+    let data = stdout.lines().find(|l| l.starts_with("✗ data folder: ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(data.contains("not-a-folder"), "names the folder: {data}");
+    assert!(stdout.contains("chown"), "says how to fix it:\n{stdout}");
+    let smtp = stdout.lines().find(|l| l.starts_with("✗ smtp: ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(smtp.contains(&format!("127.0.0.1:{port}")), "names the server: {smtp}");
+    assert!(stdout.contains("✓ chromium: "), "the other checks still run:\n{stdout}");
+    assert!(stdout.contains("checks failed"), "{stdout}");
+}

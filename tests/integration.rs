@@ -3,7 +3,9 @@
 mod alerts;
 mod api;
 mod cli;
+mod deploy;
 mod limits;
 mod plugins;
 mod reload;
 mod store;
+mod webhooks;

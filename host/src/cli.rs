@@ -1,4 +1,4 @@
-//! The command line: `vigil run` (default), `vigil check`, `vigil behaviours`,
+//! The command line: `vigil run` (default), `vigil check`, `vigil doctor`, `vigil behaviours`,
 //! `vigil session add|list|remove|logout`, `vigil backup`, `vigil restore`.
 
 use std::path::PathBuf;
@@ -60,6 +60,8 @@ pub enum Command {
     },
     /// Validate the config and compile every script; non-zero exit on any problem.
     Check,
+    /// Check this machine: Chromium, fonts, the data folder, the store, SMTP, the folders.
+    Doctor,
     /// Run one behaviour on a paused clock against pretend sessions and list what it would do.
     Test {
         /// The script: a path, or a behaviour name in scripts_dir (`keepalive`).
@@ -246,6 +248,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Doctor => crate::doctor::main(cli.config.as_deref()).await,
         Command::Test { script, duration, sessions, start } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             let d = match crate::duration::parse_duration(&duration) {

@@ -47,6 +47,7 @@ pub struct Host {
     store: Store,
     alerts: Arc<Alerts>,
     clock: Clock,
+    webhooks: Vec<crate::webhooks::Webhook>,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -78,6 +79,8 @@ impl Host {
         }
         let bus = parts.bus.unwrap_or_default();
         let mut tasks = vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), shutdown.clone()))];
+        let (webhooks, webhook_tasks) = crate::webhooks::start(&config.webhooks, &bus, &shutdown)?;
+        tasks.extend(webhook_tasks);
         let scheduler =
             Scheduler::new(parts.clock.clone(), config.seed, Arc::new(StoreLastRuns(store.clone())), shutdown.clone());
         let alerts = Arc::new(
@@ -138,7 +141,7 @@ impl Host {
         for path in script_files(scripts)?.into_iter().chain(plugin_files(plugins)?) {
             behaviours.sync(path).await;
         }
-        Ok(Host { config, bus, scheduler, behaviours, store, alerts, clock: parts.clock, shutdown, tasks })
+        Ok(Host { config, bus, scheduler, behaviours, store, alerts, clock: parts.clock, webhooks, shutdown, tasks })
     }
 
     pub fn bus(&self) -> &EventBus {
@@ -168,6 +171,11 @@ impl Host {
     /// The behaviour manager (load / reload now, the status board).
     pub fn behaviour_manager(&self) -> &Behaviours {
         &self.behaviours
+    }
+
+    /// The `[[webhooks]]` receivers and their delivery counters.
+    pub fn webhooks(&self) -> &[crate::webhooks::Webhook] {
+        &self.webhooks
     }
 
     /// Loads, reloads or unloads the behaviour of `path` now (what the watcher does).

@@ -19,8 +19,10 @@
 //! - [`behaviours`]: the host API, the rhai and WASM bindings, loading / reloading, runners,
 //!   traces.
 //! - [`api`]: the HTTP API (axum): REST, WebSocket events, health, metrics, OpenAPI.
+//! - [`webhooks`]: events POSTed to `[[webhooks]]` receivers, signed, retried, in order.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
+//! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it).
 
@@ -33,6 +35,7 @@ pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
+pub mod doctor;
 pub mod duration;
 pub mod events;
 pub mod fsutil;
@@ -42,5 +45,6 @@ pub mod sessions;
 pub mod sites;
 pub mod store;
 pub mod trial;
+pub mod webhooks;
 
 pub use host::{run, Host, HostParts};

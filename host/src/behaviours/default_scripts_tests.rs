@@ -307,3 +307,39 @@ async fn cleanup_stops_a_session_waiting_for_a_scan_too_long() {
     assert!(m[0].session == "waiting" && m[0].detail.starts_with("stopped"), "{m:?}");
     t.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn cleanup_removes_session_folders_with_no_session_and_keeps_the_others() {
+    let mut t = run("cleanup", "", |s| {
+        s.add("main", SessionStatus::Ready, "CONNECTED");
+        s.set_owns_folders(true);
+    })
+    .await;
+    let sessions_dir = t._dir.path().join("data/sessions");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    for name in ["main", "crashed", "being-added", "Not_An_Id"] {
+        std::fs::create_dir_all(sessions_dir.join(name).join("profile/Default")).unwrap();
+        std::fs::write(sessions_dir.join(name).join("profile/Default/Preferences"), "{}").unwrap();
+        if name != "being-added" {
+            std::fs::File::open(sessions_dir.join(name)).unwrap().set_modified(two_hours_ago).unwrap();
+        }
+    }
+    t.pass(min(61)).await;
+    assert!(!sessions_dir.join("crashed").exists(), "the orphan is removed");
+    assert!(sessions_dir.join("main/profile/Default/Preferences").exists(), "a recorded session's folder is kept");
+    assert!(sessions_dir.join("being-added").exists(), "a folder younger than orphan_min_age is kept");
+    assert!(sessions_dir.join("Not_An_Id").exists(), "a name that is no session id is never touched");
+    let removed = t.drain("cleanup.orphans_removed");
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].data["sessions"], serde_json::json!(["crashed"]));
+    t.stop().await;
+
+    // A host that runs no browsers cannot tell an orphan: nothing is removed.
+    let t = run("cleanup", "", |s| s.add("main", SessionStatus::Ready, "CONNECTED")).await;
+    let sessions_dir = t._dir.path().join("data/sessions");
+    std::fs::create_dir_all(sessions_dir.join("other")).unwrap();
+    std::fs::File::open(sessions_dir.join("other")).unwrap().set_modified(two_hours_ago).unwrap();
+    t.pass(min(61)).await;
+    assert!(sessions_dir.join("other").exists());
+    t.stop().await;
+}

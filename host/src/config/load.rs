@@ -110,9 +110,11 @@ pub(crate) fn parse_with_env(
         });
     }
 
+    let env: Vec<(String, String)> = env.into_iter().collect();
     let mut overrides: Vec<(String, String)> = env
-        .into_iter()
+        .iter()
         .filter(|(k, _)| k.starts_with("VIGIL_") && !k.starts_with("VIGIL_TEST_") && !NOT_KEYS.contains(&k.as_str()))
+        .cloned()
         .collect();
     overrides.sort();
     for (var, raw) in overrides {
@@ -136,13 +138,53 @@ pub(crate) fn parse_with_env(
         toml::Value::Table(candidate.clone()).try_into::<Config>().map_err(|e| env_err(e.message().to_string()))?;
         table = candidate;
     }
-    toml::Value::Table(table).try_into::<Config>().map_err(|e| ConfigError {
+    let mut config = toml::Value::Table(table).try_into::<Config>().map_err(|e| ConfigError {
         origin: origin.to_string(),
         line: None,
         column: None,
         key: None,
         message: e.message().to_string(),
-    })
+    })?;
+    webhook_secrets(&mut config, origin, &env)?;
+    Ok(config)
+}
+
+/// Reads each webhook's secret from the environment variable its `secret_env` names, and
+/// checks its URL.
+fn webhook_secrets(config: &mut Config, origin: &str, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (i, hook) in config.webhooks.iter_mut().enumerate() {
+        let err = |key: &str, message: String| ConfigError {
+            origin: origin.to_string(),
+            line: None,
+            column: None,
+            key: Some(format!("webhooks[{i}].{key}")),
+            message,
+        };
+        if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
+            return Err(err(
+                "url",
+                format!(
+                    "`{}` is not an http(s) URL: give the receiver's full address, e.g. https://hooks.example.com/vigil",
+                    hook.url
+                ),
+            ));
+        }
+        let Some(name) = &hook.secret_env else { continue };
+        match env.iter().rev().find(|(k, _)| k == name) {
+            Some((_, v)) if !v.is_empty() => hook.secret = Some(super::model::Secret(v.clone())),
+            _ => {
+                return Err(err(
+                    "secret_env",
+                    format!(
+                        "the environment variable {name} (the webhook's signing secret for {}) is not set or empty: \
+                         set it, or remove secret_env to send unsigned requests",
+                        hook.url
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The defaults laid under every file: the default behaviours' grants and parameters.

@@ -49,6 +49,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// The HTTP API: REST, the WebSocket event stream, health and metrics.
     pub api: ApiConfig,
+    /// Where events are POSTed as they happen, one `[[webhooks]]` per receiver.
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// `[api]`: the HTTP API. Its bearer token comes only from the environment
@@ -113,9 +115,68 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// `[[webhooks]]`: a receiver of events. Each matching event is POSTed as JSON
+/// `{"name", "source", "at", "data"}` with the headers `X-Vigil-Event`, `X-Vigil-Delivery` (the
+/// same on every retry of one event) and, with a secret, `X-Vigil-Signature: sha256=<hex
+/// HMAC-SHA256 of the body>`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// The receiver, `https://...` (or `http://...` on a private network). Required.
+    pub url: String,
+    /// Event-name prefixes to send, e.g. `["session.", "monitor.disconnected"]`. Default: every
+    /// event.
+    pub events: Vec<String>,
+    /// The NAME of the environment variable that holds the signing secret, e.g.
+    /// `"VIGIL_WEBHOOK_SECRET"`; the secret itself never goes in the file. Unset: requests are
+    /// not signed.
+    pub secret_env: Option<String>,
+    /// The secret, read from `secret_env` when the configuration is loaded.
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+    /// First retry after a failed delivery (connection error, 5xx, 429); doubles up to
+    /// `retry_max`. Default `1s`.
+    pub retry_min: HumanDuration,
+    /// Longest wait between retries. Default `5m`.
+    pub retry_max: HumanDuration,
+    /// Attempts per event, the first included, before it is given up with a warning. Default 8.
+    pub attempts: u32,
+    /// How long one attempt may take. Default `10s`.
+    pub timeout: HumanDuration,
+    /// Events waiting for this receiver at most; past it the oldest is dropped with a warning.
+    /// Default 1000.
+    pub queue: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            events: Vec::new(),
+            secret_env: None,
+            secret: None,
+            retry_min: HumanDuration(Duration::from_secs(1)),
+            retry_max: HumanDuration(Duration::from_secs(300)),
+            attempts: 8,
+            timeout: HumanDuration(Duration::from_secs(10)),
+            queue: 1000,
+        }
+    }
+}
+
 impl Serialize for ByteSize {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(self.0)
+    }
+}
+
+/// A secret from the environment; never printed.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
     }
 }
 
@@ -149,6 +210,7 @@ impl Default for Config {
             owners: BTreeMap::new(),
             sessions: SessionsConfig::default(),
             api: ApiConfig::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -419,7 +481,7 @@ pub enum Capability {
     SessionsRead,
     /// `send_text`: send WhatsApp messages.
     SessionsSend,
-    /// `activity`, `restart`, `mark`, `touch`: act on sessions.
+    /// `activity`, `restart`, `mark`, `touch`, `backup`, `remove_orphan_folders`: act on sessions.
     SessionsControl,
     /// `raise`, `resolve`: alerts to session owners, deduplicated in the ledger.
     Alerts,

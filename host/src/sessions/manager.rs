@@ -659,6 +659,10 @@ impl Sessions for SessionManager {
         Ok(())
     }
 
+    fn owns_folders(&self) -> bool {
+        true
+    }
+
     async fn backup(&self, id: &str) -> Result<String, SessionError> {
         SessionManager::backup(self, id).await.map(|b| b.name)
     }

@@ -42,6 +42,7 @@ struct Inner {
     sent: Vec<SentText>,
     keys: BTreeMap<String, String>,
     actions: Vec<Action>,
+    owns_folders: bool,
 }
 
 /// A [`Sessions`] kept in memory.
@@ -71,6 +72,12 @@ impl MemorySessions {
         if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
             s.info.last_seen = Some(at);
         }
+    }
+
+    /// Makes these sessions the whole truth about `data_dir/sessions` (as a host running the
+    /// browsers is), so `remove_orphan_folders` removes the folders of sessions not added here.
+    pub fn set_owns_folders(&self, owns: bool) {
+        self.inner.lock().unwrap().owns_folders = owns;
     }
 
     pub fn set_owner(&self, id: &str, email: &str) {
@@ -272,6 +279,10 @@ impl Sessions for MemorySessions {
     async fn touch(&self, id: &str) -> Result<(), SessionError> {
         let now = self.clock.now();
         self.with(id, |s, _| s.info.last_seen = Some(now))
+    }
+
+    fn owns_folders(&self) -> bool {
+        self.inner.lock().unwrap().owns_folders
     }
 
     async fn backup(&self, id: &str) -> Result<String, SessionError> {

@@ -23,6 +23,7 @@
 //! - `bridge_watch`: re-injects a bridge file when it changes.
 //! - [`qr`]: a QR for the terminal.
 //! - [`id`]: session ids (`^[a-z0-9][a-z0-9_-]{0,62}$`).
+//! - [`orphans`]: session folders with no session (left by a crash during a remove).
 //! - [`memory`]: an in-memory [`Sessions`] for unit tests.
 //! - [`phone`]: phone numbers and WhatsApp ids (`+34 600 000 000` → `34600000000@c.us`).
 
@@ -36,6 +37,7 @@ pub mod control;
 pub mod id;
 pub mod manager;
 pub mod memory;
+pub mod orphans;
 pub mod phone;
 pub mod profile;
 pub mod qr;
@@ -181,6 +183,12 @@ pub trait Sessions: Send + Sync + 'static {
     /// Backs up the session's profile (keeping the configured number of backups); returns
     /// the backup's name.
     async fn backup(&self, id: &str) -> Result<String, SessionError>;
+    /// Whether [`Sessions::list`] is every session that has a folder under `data_dir/sessions`
+    /// (a host that runs the browsers), so that a folder it does not list is an orphan. Only
+    /// then does `remove_orphan_folders` remove anything. Default: no.
+    fn owns_folders(&self) -> bool {
+        false
+    }
 }
 
 /// The sessions of a host that runs no browser: there are none. Every call naming a session

@@ -127,6 +127,14 @@ impl Store {
         hold(self.hold_clock, fut).await
     }
 
+    /// [`Store::open`] for a test on a paused tokio clock: opening and every query hold the
+    /// clock still while they wait on the database (see [`Store::guarded`]), as
+    /// [`Store::memory`] does, so a file store survives a restart of the host in such a test.
+    pub async fn open_on_paused_clock(url: Option<&str>, data_dir: &Path) -> Result<Store, StoreError> {
+        let store = hold(true, Self::open(url, data_dir)).await?;
+        Ok(Store { hold_clock: true, ..store })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -359,6 +359,11 @@ fn register(e: &mut Engine, api: &Arc<Api>) {
         a.prune_events(d).map(|n| n as i64).map_err(|x| err(&ctx, x))
     });
     let a = api.clone();
+    e.register_fn("remove_orphan_folders", move |ctx: NativeCallContext, min_age: &str| -> RhaiResult<Array> {
+        let d = timeout_arg(&ctx, &a, "remove_orphan_folders", min_age)?;
+        Ok(a.remove_orphan_folders(d).map_err(|x| err(&ctx, x))?.into_iter().map(Dynamic::from).collect())
+    });
+    let a = api.clone();
     e.register_fn("touch", move |ctx: NativeCallContext, id: &str| -> RhaiResult<()> {
         a.touch(id).map_err(|x| err(&ctx, x))
     });

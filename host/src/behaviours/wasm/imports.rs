@@ -191,6 +191,11 @@ impl sessions::Host for State {
     fn backup(&mut self, id: String) -> Result<String, Error> {
         self.api.backup(&id).map_err(error)
     }
+
+    fn remove_orphan_folders(&mut self, min_age: String) -> Result<Vec<String>, Error> {
+        let d = parse_duration(&min_age).map_err(|e| invalid(&self.api, "remove_orphan_folders", e))?;
+        self.api.remove_orphan_folders(d).map_err(error)
+    }
 }
 
 impl alerts::Host for State {
