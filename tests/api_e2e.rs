@@ -40,7 +40,7 @@ async fn a_session_created_through_the_api_links_sends_and_streams_its_state() {
     let dir = tempfile::tempdir().unwrap();
     let h = SessionsHost::start(dir.path(), &[], &sessions_toml(sim.https_port(), ""), &[]).await;
     let url = serve(&h.host, Arc::new(h.sessions.clone()), Some(TOKEN), h.shutdown.clone()).await;
-    let http = reqwest::Client::new();
+    let http = vigil_tests::http_client();
 
     let r = http
         .post(format!("{url}/api/sessions"))

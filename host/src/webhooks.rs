@@ -44,6 +44,14 @@ pub struct WebhookStats {
     pub dropped: AtomicU64,
 }
 
+/// reqwest is built without a default crypto provider (no aws-lc); this makes ring, which
+/// lettre uses too, the process's provider. Call it before building any reqwest client in this
+/// process (the tests' HTTP clients too: cargo unifies reqwest's features). Installing fails
+/// only when one is installed already, which is as good.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A running receiver: its URL and counters.
 #[derive(Clone)]
 pub struct Webhook {
@@ -81,9 +89,7 @@ pub fn start(
     if hooks.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    // reqwest is built without a default crypto provider; use ring, as lettre does. Installing
-    // fails only when one is installed already, which is as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("vigil/", env!("CARGO_PKG_VERSION")))

@@ -48,7 +48,7 @@ impl ApiHost {
         let parts = HostParts { sessions: sessions.clone(), watch: false, ..HostParts::default() };
         let test = TestHost::start_with(scripts, config_toml, parts).await;
         let url = serve(&test.host, sessions.clone(), token, test.shutdown.clone()).await;
-        ApiHost { test, sessions, url, http: reqwest::Client::new() }
+        ApiHost { test, sessions, url, http: crate::http_client() }
     }
 
     /// `method path` with the test token.

@@ -398,3 +398,10 @@ pub fn rss_kib(pid: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// A reqwest client for the tests (with the crypto provider reqwest needs, see
+/// `vigil::webhooks::install_crypto_provider`).
+pub fn http_client() -> reqwest::Client {
+    vigil::webhooks::install_crypto_provider();
+    reqwest::Client::new()
+}
