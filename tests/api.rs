@@ -646,3 +646,44 @@ async fn schemathesis_finds_no_server_error() {
     assert!(stdout.contains("Tested: 23"), "schemathesis tested every operation:\n{stdout}");
     h.stop().await;
 }
+
+/// `vigil run` serves the API where `[api] listen` says, logs the bound address, and stops
+/// serving on SIGTERM.
+#[tokio::test]
+async fn vigil_run_serves_the_api_and_logs_where() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = vigil_tests::vigil_command(dir.path(), &["run"])
+        .env("VIGIL_LOG_FORMAT", "json")
+        .env("VIGIL_API_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == "HTTP API listening" {
+                    let _ = tx.send(v["addr"].as_str().unwrap().to_string());
+                }
+            }
+        }
+    });
+    let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("vigil run logs `HTTP API listening` with its address");
+    let http = reqwest::Client::new();
+    let r = http.get(format!("http://{addr}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.get(format!("http://{addr}/api/sessions")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+    assert_eq!(http.get(format!("http://{addr}/api/sessions")).send().await.unwrap().status(), 401);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(http.get(format!("http://{addr}/healthz")).send().await.is_err(), "the API stopped with the host");
+}

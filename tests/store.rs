@@ -153,6 +153,28 @@ async fn postgres() -> Option<Store> {
     Some(s)
 }
 
+async fn owners_own_sessions_and_are_deleted(s: Store) {
+    let now = t("2027-01-01T10:00:00Z");
+    for email in ["ana@example.com", "bo@example.com"] {
+        let o = Owner { email: email.into(), full_name: "X".into(), timezone: None, updated: now };
+        s.upsert_owner(&o).await.unwrap();
+    }
+    s.set_owner_sessions("ana@example.com", &["main".into(), "sales".into()]).await.unwrap();
+    assert_eq!(s.session_owner("main").await.unwrap().as_deref(), Some("ana@example.com"));
+    // A session has one owner: giving it to bo takes it from ana; ana's list is replaced.
+    s.set_owner_sessions("bo@example.com", &["sales".into()]).await.unwrap();
+    s.set_owner_sessions("ana@example.com", &["main".into()]).await.unwrap();
+    let links = s.session_owners().await.unwrap();
+    assert_eq!(links.get("main").map(String::as_str), Some("ana@example.com"));
+    assert_eq!(links.get("sales").map(String::as_str), Some("bo@example.com"));
+    s.unlink_session("sales").await.unwrap();
+    assert_eq!(s.session_owner("sales").await.unwrap(), None);
+    assert!(s.delete_owner("ana@example.com").await.unwrap());
+    assert!(!s.delete_owner("ana@example.com").await.unwrap());
+    assert_eq!(s.session_owner("main").await.unwrap(), None, "the owner's links go with them");
+    assert_eq!(s.owners().await.unwrap().len(), 1);
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod on_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { let (s, _d) = super::sqlite().await; super::$name(s).await; } )* }
@@ -166,7 +188,8 @@ both!(
     resolve_sends_a_notice_once_and_rearms,
     concurrent_raises_queue_one_email,
     outbox_marks_each_email_sent_once,
-    events_and_owners
+    events_and_owners,
+    owners_own_sessions_and_are_deleted
 );
 
 #[tokio::test]

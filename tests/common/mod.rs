@@ -167,7 +167,8 @@ pub fn built_plugin(name: &str) -> PathBuf {
 }
 
 /// A `vigil` command in `dir` with `args`, logging at info, with no `VIGIL_*` variable of the
-/// test's environment.
+/// test's environment, and its HTTP API on a free port (`VIGIL_API__LISTEN=127.0.0.1:0`), so
+/// tests running `vigil run` side by side do not fight over 8080.
 pub fn vigil_command(dir: &Path, args: &[&str]) -> std::process::Command {
     let mut c = std::process::Command::new(vigil_bin());
     c.current_dir(dir).args(args).env_remove("RUST_LOG").env("VIGIL_LOG", "info");
@@ -176,6 +177,7 @@ pub fn vigil_command(dir: &Path, args: &[&str]) -> std::process::Command {
             c.env_remove(k);
         }
     }
+    c.env("VIGIL_API__LISTEN", "127.0.0.1:0");
     c
 }
 
