@@ -675,7 +675,7 @@ async fn vigil_run_serves_the_api_and_logs_where() {
         .await
         .unwrap()
         .expect("vigil run logs `HTTP API listening` with its address");
-    let http = reqwest::Client::new();
+    let http = vigil_tests::http_client();
     let r = http.get(format!("http://{addr}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let r = http.get(format!("http://{addr}/api/sessions")).bearer_auth(TOKEN).send().await.unwrap();
