@@ -687,3 +687,21 @@ async fn vigil_run_serves_the_api_and_logs_where() {
     assert!(status.success(), "{status:?}");
     assert!(http.get(format!("http://{addr}/healthz")).send().await.is_err(), "the API stopped with the host");
 }
+
+/// An owner set through the API is who the session's alerts go to.
+#[tokio::test]
+async fn alerts_go_to_the_owner_set_through_the_api() {
+    let h = host().await;
+    let templates = h.test.dir.path().join("scripts/templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(templates.join("down.subject"), "{{ session_label }} is down").unwrap();
+    std::fs::write(templates.join("down.txt"), "Hola {{ user_name }}").unwrap();
+    let body = json!({"name": "Ana", "sessions": ["main"]});
+    assert_eq!(h.req(Method::PUT, "/api/owners/ana@example.com").json(&body).send().await.unwrap().status(), 200);
+    let vars = json!({"session": "main"});
+    h.test.host.alerts().raise("down:main", "critical", "down", &vars, Duration::from_secs(3600)).await.unwrap();
+    let outbox = h.test.host.store().outbox(1).await.unwrap();
+    assert_eq!(outbox[0].email.to, "ana@example.com");
+    assert_eq!(outbox[0].email.text, "Hola Ana");
+    h.stop().await;
+}
