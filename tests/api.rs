@@ -611,7 +611,8 @@ async fn the_openapi_document_describes_every_route() {
 
 /// schemathesis fuzzes every operation of `/openapi.json` against a live host and fails on any
 /// 5xx, and on any status, content type or body the document does not describe (the document
-/// is hand-written; this keeps it truthful). `tests/run` installs it (PyPI); without it this test fails and says so.
+/// is hand-written; this keeps it truthful). `tests/run` installs it (PyPI); without it this
+/// test fails and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error() {
     let found = std::process::Command::new("schemathesis").arg("--version").output();
