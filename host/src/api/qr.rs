@@ -40,8 +40,9 @@ pub(crate) fn png(text: &str) -> Result<Vec<u8>, String> {
                 byte = 0;
             }
         }
-        if side % 8 != 0 {
-            raw.push(byte << (8 - side % 8));
+        let rest = side % 8;
+        if rest != 0 {
+            raw.push(byte << (8 - rest));
         }
     }
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
