@@ -50,7 +50,15 @@ async fn chromium_load_shows_a_rotating_qr_then_goes_idle() -> TestResult {
     let idle_after = loaded.elapsed();
     assert!(idle_after >= interval * 3 - Duration::from_millis(700), "idle after {idle_after:?}");
     assert!(idle_after < interval * 3 + Duration::from_secs(3), "idle after {idle_after:?}");
-    let status = sim.client().status().await?;
+    // The page reports its state to the server a moment later (a request of its own).
+    let reported = Instant::now();
+    let status = loop {
+        let status = sim.client().status().await?;
+        if status.pages[0].state == "UNPAIRED_IDLE" || reported.elapsed() > Duration::from_secs(5) {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(status.pages[0].state, "UNPAIRED_IDLE");
     assert_eq!(status.pages[0].qr, None);
     assert!(sim.client().scan(Some(&qr2), None).await.is_err(), "an expired QR cannot be scanned");
