@@ -19,6 +19,7 @@ async fn main() {
     let data = dir.path().join("data");
     let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
     let port = free_port();
+    vigil_tests::vigil_bin(); // built (if needed) before the clock starts
     let started = Instant::now();
     let mut demo = vigil_command(
         dir.path(),
