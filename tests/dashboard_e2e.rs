@@ -10,7 +10,7 @@ use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::page::ScreenshotParams;
 use futures_util::StreamExt;
 use vigil_tests::smtp::free_port;
-use vigil_tests::{assert_no_leftovers, vigil_command, CHROMIUM};
+use vigil_tests::{assert_no_leftovers, CHROMIUM};
 
 const TOKEN: &str = "dashboard-test-token";
 
@@ -34,27 +34,12 @@ async fn until(page: &chromiumoxide::Page, within: Duration, what: &str, js: &st
 async fn chromium_shows_the_demo_dashboard_with_ready_sessions_and_a_qr() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
     let data = dir.path().join("data");
-    let mut demo = vigil_command(
-        dir.path(),
-        &[
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data",
-            data.to_str().unwrap(),
-            "--scripts",
-            scripts.to_str().unwrap(),
-            "--chromium",
-            CHROMIUM,
-        ],
-    )
-    .env("VIGIL_API_TOKEN", TOKEN)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("vigil demo starts");
+    let mut demo = vigil_tests::demo_command(dir.path(), port, &data, TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil demo starts");
     // Keep its output flowing (and visible when the test fails).
     for out in [
         demo.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),

@@ -182,23 +182,11 @@ async fn play_the_phone(
     ids: Vec<String>,
     stop: CancellationToken,
 ) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        let event = tokio::select! {
-            _ = stop.cancelled() => return,
-            e = events.recv() => match e {
-                Ok(e) => e,
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return,
-            },
-        };
-        if event.name != "session.qr" {
-            continue;
-        }
-        let (Some(id), Some(qr)) = (event.data["session"].as_str(), event.data["qr"].as_str()) else { continue };
+    while let Some((id, qr)) = crate::host::next_qr(&mut events, &stop).await {
+        let id = id.as_str();
         let Some(index) = ids.iter().position(|d| d == id) else { continue };
         let me = phone_of(index);
-        match control.scan(Some(qr), Some(&me)).await {
+        match control.scan(Some(&qr), Some(&me)).await {
             Ok(_) => tracing::info!(session = id, phone = %me, "the demo's phone scanned the QR"),
             Err(e) => tracing::warn!(session = id, "the demo's phone could not scan the QR: {e}"),
         }

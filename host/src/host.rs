@@ -305,23 +305,36 @@ async fn start_api(
     }))
 }
 
-/// Prints the QR of every session that waits to be linked, as a QR code on stdout.
-async fn print_qr_codes(mut events: tokio::sync::broadcast::Receiver<crate::events::Event>, stop: CancellationToken) {
+/// The next `session.qr` event on `events` as `(session, qr)`; `None` once `stop` fires or the
+/// bus closes.
+pub(crate) async fn next_qr(
+    events: &mut tokio::sync::broadcast::Receiver<crate::events::Event>,
+    stop: &CancellationToken,
+) -> Option<(String, String)> {
     use tokio::sync::broadcast::error::RecvError;
     loop {
         let event = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return None,
             e = events.recv() => match e {
                 Ok(e) => e,
                 Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Closed) => return None,
             },
         };
         if event.name != "session.qr" {
             continue;
         }
-        let (Some(id), Some(qr)) = (event.data["session"].as_str(), event.data["qr"].as_str()) else { continue };
-        match crate::sessions::qr::render(qr) {
+        if let (Some(id), Some(qr)) = (event.data["session"].as_str(), event.data["qr"].as_str()) {
+            return Some((id.to_string(), qr.to_string()));
+        }
+    }
+}
+
+/// Prints the QR of every session that waits to be linked, as a QR code on stdout.
+async fn print_qr_codes(mut events: tokio::sync::broadcast::Receiver<crate::events::Event>, stop: CancellationToken) {
+    while let Some((id, qr)) = next_qr(&mut events, &stop).await {
+        let id = id.as_str();
+        match crate::sessions::qr::render(&qr) {
             Ok(drawing) => println!(
                 "\nSession `{id}` waits to be linked: on the phone, open WhatsApp → Linked devices → Link a device, and scan:\n{drawing}"
             ),

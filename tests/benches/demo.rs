@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use vigil_tests::smtp::free_port;
-use vigil_tests::{http_client, processes_mentioning, rss_kib, vigil_command, CHROMIUM};
+use vigil_tests::{http_client, processes_mentioning, rss_kib};
 
 const TOKEN: &str = "demo-bench-token";
 
@@ -17,30 +17,15 @@ async fn main() {
     let seconds: u64 = std::env::var("DEMO_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
     let port = free_port();
     vigil_tests::vigil_bin(); // built (if needed) before the clock starts
     let started = Instant::now();
-    let mut demo = vigil_command(
-        dir.path(),
-        &[
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data",
-            data.to_str().unwrap(),
-            "--scripts",
-            scripts.to_str().unwrap(),
-            "--chromium",
-            CHROMIUM,
-        ],
-    )
-    .env("VIGIL_API_TOKEN", TOKEN)
-    .env("VIGIL_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("vigil demo starts");
+    let mut demo = vigil_tests::demo_command(dir.path(), port, &data, TOKEN)
+        .env("VIGIL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("vigil demo starts");
     let pid = demo.id().to_string();
 
     let http = http_client();

@@ -407,3 +407,27 @@ pub fn http_client() -> reqwest::Client {
     vigil::webhooks::install_crypto_provider();
     reqwest::Client::new()
 }
+
+/// Starts `vigil demo` in `dir` on `127.0.0.1:port` with `data` as its data folder, the
+/// repository's `scripts/`, Debian's Chromium and the API token `token`; stdout and stderr are
+/// left to the caller (`Stdio` defaults of `Command`).
+pub fn demo_command(dir: &Path, port: u16, data: &Path, token: &str) -> std::process::Command {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+    let listen = format!("127.0.0.1:{port}");
+    let mut c = vigil_command(
+        dir,
+        &[
+            "demo",
+            "--listen",
+            &listen,
+            "--data",
+            data.to_str().expect("a UTF-8 path"),
+            "--scripts",
+            scripts.to_str().expect("a UTF-8 path"),
+            "--chromium",
+            CHROMIUM,
+        ],
+    );
+    c.env("VIGIL_API_TOKEN", token);
+    c
+}
