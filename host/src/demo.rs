@@ -138,7 +138,7 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
          API:       http://{listen}/openapi.json with `Authorization: Bearer {token}`\n  \
          data:      {data}{kept}\n  \
          scripts:   {scripts} — edit one (keepalive.rhai sends every 20–40 s) and watch it change\n  \
-         simulator: {control} (control API: try `curl -X POST {control}/force-state -H 'content-type: application/json' -d '{{\"state\":\"UNPAIRED\"}}'`)\n  \
+         simulator: {control} (control API: try `curl -X POST {control}/state -H 'content-type: application/json' -d '{{\"state\":\"UNPAIRED\"}}'`)\n  \
          sessions:  {ids}, linked by the demo's phone\n  \
          Ctrl-C stops everything.",
         data = data.display(),
