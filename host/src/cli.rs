@@ -355,14 +355,7 @@ async fn owner(config: &Config, action: OwnerAction) -> anyhow::Result<()> {
     let store = crate::store::Store::open(config.database_url.as_deref(), &config.data_dir).await?;
     match action {
         OwnerAction::Set { email, name, timezone } => {
-            if !email.contains('@') || email.contains(char::is_whitespace) {
-                anyhow::bail!("`{email}` is not an email address (e.g. ana@example.com)");
-            }
-            if let Some(tz) = &timezone {
-                tz.parse::<chrono_tz::Tz>().map_err(|_| {
-                    anyhow::anyhow!("unknown timezone `{tz}`: use an IANA name such as `Europe/Madrid`")
-                })?;
-            }
+            crate::store::owners::check_owner(&email, timezone.as_deref()).map_err(anyhow::Error::msg)?;
             let o = crate::store::owners::Owner {
                 email: email.clone(),
                 full_name: name,
