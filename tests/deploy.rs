@@ -143,14 +143,17 @@ fn the_dockerfile_passes_the_lint() {
     let cmd: Vec<String> = serde_json::from_str(&cmd.args).expect("CMD in exec (JSON) form");
     assert_eq!(cmd, ["vigil", "run"]);
 
-    // hadolint, when the machine has it, on top.
-    if let Ok(out) = std::process::Command::new("hadolint").arg(repo().join("Dockerfile")).output() {
-        assert!(
+    // hadolint, when the machine has it, on top; without it the test says it was skipped.
+    match std::process::Command::new("hadolint").arg(repo().join("Dockerfile")).output() {
+        Ok(out) => assert!(
             out.status.success(),
             "hadolint:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        );
+        ),
+        Err(e) => println!(
+            "hadolint skipped ({e}): only the rules above were checked; install hadolint to lint the Dockerfile too"
+        ),
     }
 }
 

@@ -57,6 +57,13 @@ fn greet(ev) {
     let b = h.sessions.send_text("main", "34600000003@c.us", "once", Some("k1")).await.unwrap();
     assert_eq!(a, b);
     assert_eq!(sim.client().messages().await.unwrap().len(), 2);
+    // ... also when the two sends run at the same time.
+    let (c, d) = tokio::join!(
+        h.sessions.send_text("main", "34600000003@c.us", "together", Some("k2")),
+        h.sessions.send_text("main", "34600000003@c.us", "together", Some("k2")),
+    );
+    assert_eq!(c.unwrap(), d.unwrap());
+    assert_eq!(sim.client().messages().await.unwrap().len(), 3, "concurrent sends with one key send once");
 
     // Incoming messages are events.
     sim.client().incoming("34600000009@c.us", "¿estás?", Some(ME)).await.unwrap();
@@ -85,16 +92,13 @@ async fn a_linked_session_comes_back_ready_without_a_qr_after_a_restart_and_a_st
     let config = sessions_toml(sim.https_port(), "");
     let mut h = SessionsHost::start(dir.path(), &[], &config, &["main"]).await;
     h.link(&sim, "main", ME).await;
+    assert!(h.log.count_of("session.qr", "main") >= 1, "the recorder sees the QR of a first link");
     h.stop().await;
 
     // Restart of the host: ready again, no QR.
     let mut h = SessionsHost::start(dir.path(), &[], &config, &[]).await;
     h.wait_status("main", SessionStatus::Ready, W).await;
-    let mut qr_seen = false;
-    while let Ok(e) = h.events.try_recv() {
-        qr_seen |= e.name == "session.qr";
-    }
-    assert!(!qr_seen, "no QR after a restart of the host");
+    assert_eq!(h.log.count_of("session.qr", "main"), 0, "no QR after a restart of the host");
     assert_eq!(h.sessions.state("main", W).await.unwrap(), "CONNECTED");
     h.stop().await;
 
@@ -105,11 +109,7 @@ async fn a_linked_session_comes_back_ready_without_a_qr_after_a_restart_and_a_st
     let removed = h.event(W, "session.locks_removed", "main").await;
     assert_eq!(removed.data["owner"], "other-host.example-4242");
     h.wait_status("main", SessionStatus::Ready, W).await;
-    let mut qr_seen = false;
-    while let Ok(e) = h.events.try_recv() {
-        qr_seen |= e.name == "session.qr";
-    }
-    assert!(!qr_seen, "no QR after a restart");
+    assert_eq!(h.log.count_of("session.qr", "main"), 0, "no QR after a restart");
     h.stop().await;
     sim.stop().await;
     no_leftovers(dir.path()).await;
@@ -142,11 +142,7 @@ async fn a_lost_indexeddb_is_restored_from_the_last_backup_and_a_corrupt_backup_
     let restored = h.event(W, "session.profile_restored", "main").await;
     assert!(restored.data["reason"].as_str().unwrap().contains("missing"), "{}", restored.data);
     h.wait_status("main", SessionStatus::Ready, W).await;
-    let mut qr_seen = false;
-    while let Ok(e) = h.events.try_recv() {
-        qr_seen |= e.name == "session.qr";
-    }
-    assert!(!qr_seen, "no QR after the restore");
+    assert_eq!(h.log.count_of("session.qr", "main"), 0, "no QR after the restore");
     // While it runs, a restore is refused.
     let e = h.sessions.restore("main", None).await.unwrap_err().to_string();
     assert!(e.contains("running"), "{e}");
@@ -282,11 +278,9 @@ async fn a_replaced_bridge_file_is_reinjected_without_restarting_the_browser() {
     // subscription left by the old copy).
     sim.client().force_state(WaState::Conflict, Some(ME)).await.unwrap();
     h.event(W, "session.disconnected", "main").await;
-    let mut again = 0;
-    while let Ok(e) = h.events.try_recv() {
-        again += (e.name == "session.state" && e.data["state"] == "CONFLICT") as u32;
-    }
-    assert!(again <= 1, "one state event per change");
+    let conflict = |e: &vigil::events::Event| e.name == "session.state" && e.data["state"] == "CONFLICT";
+    let states = h.log.count_after(1, W, Duration::from_millis(500), conflict).await;
+    assert_eq!(states, 1, "one state event per change");
     // A broken file keeps the previous bridge.
     std::fs::write(&bridge, "console.log('not a bridge')").unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod pg;
+pub mod recorder;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -235,6 +236,8 @@ pub struct SessionsHost {
     pub host: Host,
     pub sessions: vigil::sessions::SessionManager,
     pub events: broadcast::Receiver<Event>,
+    /// Every event since the host was created (counts that no wait has drained).
+    pub log: recorder::Recorder,
     pub shutdown: CancellationToken,
 }
 
@@ -251,6 +254,7 @@ impl SessionsHost {
         let config = config_in(dir, config_toml);
         let bus = vigil::events::EventBus::new();
         let events = bus.subscribe();
+        let log = recorder::Recorder::start(bus.subscribe());
         let clock = vigil::clock::Clock::system();
         let sessions = vigil::sessions::SessionManager::open(&config, bus.clone(), clock.clone(), None)
             .await
@@ -270,7 +274,7 @@ impl SessionsHost {
         };
         let host = Host::start(config, parts, shutdown.clone()).await.expect("host starts");
         sessions.start_all();
-        SessionsHost { host, sessions, events, shutdown }
+        SessionsHost { host, sessions, events, log, shutdown }
     }
 
     /// Waits for the host event `name` about session `id`.

@@ -136,15 +136,17 @@ impl Api {
         &self.name
     }
 
-    pub fn services(&self) -> &Services {
-        &self.svc
+    /// The run's bookkeeping. A run that panicked while holding the lock leaves it poisoned;
+    /// the bookkeeping stays usable (host functions never panic).
+    fn run_state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.run.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     // ----- bookkeeping used by the runner -------------------------------------------------
 
     /// Starts a handler run: clears the recorded calls.
     pub(crate) fn begin_run(&self, event_depth: u32) {
-        let mut r = self.run.lock().expect("run state");
+        let mut r = self.run_state();
         r.phase = Phase::Running { event_depth };
         r.calls.clear();
         r.calls_dropped = 0;
@@ -153,12 +155,12 @@ impl Api {
 
     /// Ends a run: the calls it made and the one-shot triggers it added.
     pub(crate) fn end_run(&self) -> (Vec<CallRecord>, usize, Vec<TriggerDecl>) {
-        let mut r = self.run.lock().expect("run state");
+        let mut r = self.run_state();
         (std::mem::take(&mut r.calls), std::mem::take(&mut r.calls_dropped), std::mem::take(&mut r.declared))
     }
 
     fn record(&self, call: &str, detail: String, ok: bool) {
-        let mut r = self.run.lock().expect("run state");
+        let mut r = self.run_state();
         if r.calls.len() < MAX_CALLS {
             r.calls.push(CallRecord { call: call.into(), detail, ok });
         } else {
@@ -201,7 +203,7 @@ impl Api {
         handler: &str,
         line: Option<usize>,
     ) -> Result<(), HostError> {
-        let mut r = self.run.lock().expect("run state");
+        let mut r = self.run_state();
         let one_shot = matches!(kind, TriggerKind::Timer(TriggerSpec::After { .. }));
         if r.phase != Phase::Loading && !one_shot {
             return Err(self.invalid(
@@ -215,7 +217,7 @@ impl Api {
 
     /// The triggers the top level declared; called once after loading.
     pub(crate) fn take_declared(&self) -> Vec<TriggerDecl> {
-        std::mem::take(&mut self.run.lock().expect("run state").declared)
+        std::mem::take(&mut self.run_state().declared)
     }
 
     pub fn default_tz(&self) -> chrono_tz::Tz {
@@ -235,12 +237,12 @@ impl Api {
                 self.invalid("random", format!("the range {min}..{max} is backwards: give the smaller number first"))
             );
         }
-        Ok(self.rng.lock().expect("rng").gen_range(min..=max))
+        Ok(self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner).gen_range(min..=max))
     }
 
     /// A uniform index below `len` (for `pick`); `None` when `len` is 0.
     pub fn pick_index(&self, len: usize) -> Option<usize> {
-        (len > 0).then(|| self.rng.lock().expect("rng").gen_range(0..len))
+        (len > 0).then(|| self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner).gen_range(0..len))
     }
 
     pub fn log(&self, level: &str, message: &str) {
@@ -294,7 +296,7 @@ impl Api {
                 format!("bad event name `{name}`: use a dotted name without spaces or `*`, e.g. `keepalive.sent`"),
             ));
         }
-        let depth = match self.run.lock().expect("run state").phase {
+        let depth = match self.run_state().phase {
             Phase::Running { event_depth } => event_depth + 1,
             Phase::Loading => 1,
         };

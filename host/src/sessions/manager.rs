@@ -2,7 +2,7 @@
 //! [`Supervisor`] task per running session; and the host API's session functions
 //! ([`Sessions`]) on top.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use super::cell::SessionCell;
 use super::chromium;
 use super::id::check_id;
 use super::records::{JsonRecords, SessionRecord, SessionRecords};
+use super::sent_keys::SentKeys;
 use super::settings::Settings;
 use super::supervisor::{Command, Ctx, Supervisor};
 use super::{phone, SessionError, SessionInfo, SessionStatus, Sessions};
@@ -62,8 +63,8 @@ struct Inner {
     bus: EventBus,
     clock: Clock,
     sessions: Mutex<BTreeMap<String, Entry>>,
-    /// (session, key) → message id, oldest first.
-    sent: Mutex<VecDeque<((String, String), String)>>,
+    /// The idempotency keys of `send_text`.
+    sent: SentKeys,
 }
 
 /// The sessions of a host. Cheap to clone.
@@ -131,7 +132,7 @@ impl SessionManager {
                 bus,
                 clock,
                 sessions: Mutex::new(sessions),
-                sent: Mutex::new(VecDeque::new()),
+                sent: SentKeys::new(SENT_KEYS),
             }),
         };
         manager.spawn_reaper();
@@ -582,33 +583,25 @@ impl Sessions for SessionManager {
     async fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError> {
         let wid = phone::to_wid(to)?;
         let (cell, page) = self.running_page(id, "send_text")?;
-        if let Some(k) = key {
-            let sent = self.inner.sent.lock().expect("sent keys");
-            if let Some((_, msg)) = sent.iter().find(|((s, kk), _)| s == id && kk == k) {
-                return Ok(msg.clone());
-            }
-        }
-        let status = cell.status();
-        if status != SessionStatus::Ready {
-            return Err(SessionError::NotReady { id: id.into(), status, what: "send_text".into() });
-        }
-        let limit = self.inner.settings.send_timeout;
-        let js = js_send_text(&wid, text, limit.as_millis());
-        let v = self.eval(id, &page, "send_text", &js, limit + Duration::from_secs(2)).await?;
-        let msg_id = v
-            .get("id")
-            .and_then(|i| i.as_str())
-            .ok_or_else(|| failed(id, format!("send_text: the page answered {v}")))?
-            .to_string();
-        if let Some(k) = key {
-            let mut sent = self.inner.sent.lock().expect("sent keys");
-            if sent.len() == SENT_KEYS {
-                sent.pop_front();
-            }
-            sent.push_back(((id.to_string(), k.to_string()), msg_id.clone()));
-        }
-        cell.publish("message.sent", json!({ "id": msg_id, "to": wid }));
-        Ok(msg_id)
+        self.inner
+            .sent
+            .once(id, key, || async {
+                let status = cell.status();
+                if status != SessionStatus::Ready {
+                    return Err(SessionError::NotReady { id: id.into(), status, what: "send_text".into() });
+                }
+                let limit = self.inner.settings.send_timeout;
+                let js = js_send_text(&wid, text, limit.as_millis());
+                let v = self.eval(id, &page, "send_text", &js, limit + Duration::from_secs(2)).await?;
+                let msg_id = v
+                    .get("id")
+                    .and_then(|i| i.as_str())
+                    .ok_or_else(|| failed(id, format!("send_text: the page answered {v}")))?
+                    .to_string();
+                cell.publish("message.sent", json!({ "id": msg_id, "to": wid }));
+                Ok(msg_id)
+            })
+            .await
     }
 
     async fn activity(&self, id: &str) -> Result<(), SessionError> {

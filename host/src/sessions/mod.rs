@@ -42,6 +42,7 @@ pub mod phone;
 pub mod profile;
 pub mod qr;
 pub mod records;
+mod sent_keys;
 mod settings;
 mod supervisor;
 
