@@ -8,7 +8,7 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 # The whole workspace: the host reads plugins/wit at compile time; tests/ holds workspace members.
 COPY . .
-RUN cargo build --release --locked -p vigil \
+RUN cargo build --release --locked -p vigil --no-default-features \
     && install -m 0755 target/release/vigil /usr/local/bin/vigil
 
 FROM debian:bookworm-slim

@@ -228,3 +228,33 @@ fn the_dockerfile_parser_joins_continuations_and_skips_comments() {
     let seen: Vec<(&str, &str, usize)> = parsed.iter().map(|i| (i.keyword.as_str(), i.args.as_str(), i.line)).collect();
     assert_eq!(seen, [("FROM", "a:1 AS b", 2), ("RUN", "x && y", 4), ("CMD", "[\"z\"]", 7)]);
 }
+
+/// The production build (the Dockerfile's and nixpacks' `--no-default-features`) links no test
+/// equipment: no simulator, no self-signed certificates, no tokio test clock. The default build
+/// (the demo, `vigil test`) does, so the check can tell them apart.
+#[test]
+fn the_production_build_links_no_test_equipment() {
+    let tree = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["tree", "--locked", "-p", "vigil", "-e", "normal", "-f", "{p} {f}"])
+            .args(args)
+            .current_dir(repo())
+            .output()
+            .expect("cargo tree runs");
+        assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    const TEST_EQUIPMENT: [&str; 4] = ["wa-sim", "rcgen", "axum-server", "test-util"];
+    let production = tree(&["--no-default-features"]);
+    for part in TEST_EQUIPMENT {
+        assert!(!production.contains(part), "the production build links {part}");
+    }
+    let default = tree(&[]);
+    assert!(TEST_EQUIPMENT.iter().all(|p| default.contains(p)), "the default build has the demo and `vigil test`");
+    for file in ["Dockerfile", "nixpacks.toml"] {
+        assert!(
+            read(file).contains("cargo build --release --locked -p vigil --no-default-features"),
+            "{file} builds the production binary"
+        );
+    }
+}

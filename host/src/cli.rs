@@ -220,15 +220,27 @@ async fn dispatch(cli: Cli) -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
-            let shutdown = CancellationToken::new();
-            tokio::spawn(on_signal(shutdown.clone()));
-            let opts = crate::demo::DemoOptions { listen, data, scripts, chromium, sessions };
-            match crate::demo::run(opts, shutdown).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("vigil demo: {e:#}");
-                    ExitCode::FAILURE
+            #[cfg(feature = "demo")]
+            {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(on_signal(shutdown.clone()));
+                let opts = crate::demo::DemoOptions { listen, data, scripts, chromium, sessions };
+                match crate::demo::run(opts, shutdown).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("vigil demo: {e:#}");
+                        ExitCode::FAILURE
+                    }
                 }
+            }
+            #[cfg(not(feature = "demo"))]
+            {
+                let _ = (listen, data, scripts, chromium);
+                eprintln!(
+                    "vigil demo: this vigil was built without the demo (it links no WhatsApp Web simulator): \
+                     build it with the `demo` feature, on by default (`cargo run --release -p vigil -- demo`)"
+                );
+                ExitCode::from(2)
             }
         }
         Command::Check => {

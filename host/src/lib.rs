@@ -25,6 +25,13 @@
 //! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it).
+//!
+//! # Features
+//! - `demo` (default): `vigil demo`, which links the WhatsApp Web simulator of `tests/simulator`.
+//! - `trial` (default): `vigil test`, which runs on tokio's paused test clock.
+//!
+//! A production build (the Dockerfile, nixpacks.toml) uses `--no-default-features`: no test
+//! equipment linked.
 
 pub mod alerts;
 pub mod api;
@@ -34,6 +41,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dashboard;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
 pub mod duration;

@@ -79,7 +79,16 @@ pub async fn run(
         fake.add(&s.id, s.status, &s.wa_state);
         fake.set_last_seen(&s.id, start);
     }
+    #[cfg(feature = "trial")]
     tokio::time::pause();
+    #[cfg(not(feature = "trial"))]
+    let _ = duration;
+    #[cfg(not(feature = "trial"))]
+    bail!(
+        "this vigil was built without `vigil test` (its paused clock is tokio's test clock): \
+         build it with the `trial` feature, on by default (`cargo build --release -p vigil`)"
+    );
+    #[cfg_attr(not(feature = "trial"), allow(unreachable_code))]
     let bus = EventBus::new();
     let mut rx = bus.subscribe();
     let collected = tokio::spawn(async move {
