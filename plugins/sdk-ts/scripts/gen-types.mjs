@@ -1,6 +1,7 @@
 // Generates types/ — the TypeScript declarations of the `vigil:host` world — from plugins/wit/.
 //   node scripts/gen-types.mjs           # (re)write types/
 //   node scripts/gen-types.mjs --check   # exit 1 when types/ is not what plugins/wit/ gives
+//   ... --types <dir>                    # another folder than types/ (tests of the check)
 //
 // The declarations come from jco's guest type generator (@bytecodealliance/jco-transpile, the
 // library behind `jco guest-types`), then are adjusted to the value mapping of componentize-qjs,
@@ -15,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const wit = join(root, '..', 'wit');
-const out = join(root, 'types');
+const typesAt = process.argv.indexOf('--types');
+const out = typesAt > 0 ? process.argv[typesAt + 1] : join(root, 'types');
 import { existsSync } from 'node:fs';
 
 /** The folder of package `name` as Node resolves it from `from` (exports maps aside). */
@@ -74,12 +76,12 @@ if (process.argv.includes('--check')) {
   for (const name of await list(out)) if (!wanted.has(name)) stale.push(`${name} (no longer generated)`);
   if (stale.length) {
     console.error(
-      `plugins/sdk-ts/types/ is stale against plugins/wit/: ${stale.join(', ')}.\n` +
+      `${out} is stale against plugins/wit/: ${stale.join(', ')}.\n` +
         '  Regenerate it: (cd plugins/sdk-ts && npm run types), and commit the result.',
     );
     process.exit(1);
   }
-  console.log(`plugins/sdk-ts/types/ matches plugins/wit/ (${wanted.size} files)`);
+  console.log(`${out} matches plugins/wit/ (${wanted.size} files)`);
 } else {
   await rm(out, { recursive: true, force: true });
   for (const [name, text] of wanted) {
