@@ -59,16 +59,16 @@ pub fn script(scripts_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
 /// The SDK folder for `lang`: `sdk` when given (a vigil checkout or the SDK folder itself), else
 /// `plugins/sdk-ts` / `plugins/sdk` in `from` or one of its parents.
 fn find_sdk(lang: Lang, sdk: Option<&Path>, from: &Path) -> anyhow::Result<PathBuf> {
-    let (sub, marker) = match lang {
-        Lang::Ts => ("plugins/sdk-ts", "scripts/build.mjs"),
-        Lang::Rust => ("plugins/sdk", "Cargo.toml"),
+    let (sub, marker, needle) = match lang {
+        Lang::Ts => ("plugins/sdk-ts", "scripts/build.mjs", "vigil"),
+        Lang::Rust => ("plugins/sdk", "Cargo.toml", "name = \"vigil-sdk\""),
     };
     let candidates: Vec<PathBuf> = match sdk {
-        Some(p) => vec![p.to_path_buf(), p.join(sub)],
+        Some(p) => vec![p.join(sub), p.to_path_buf()],
         None => from.ancestors().map(|a| a.join(sub)).collect(),
     };
     for c in candidates {
-        if c.join(marker).is_file() {
+        if std::fs::read_to_string(c.join(marker)).is_ok_and(|t| t.contains(needle)) {
             return std::path::absolute(&c).with_context(|| format!("cannot resolve {}", c.display()));
         }
     }

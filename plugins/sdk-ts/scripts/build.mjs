@@ -1,5 +1,6 @@
 // Builds a TypeScript (or JavaScript) plugin into a vigil WASM component.
 //   node scripts/build.mjs path/to/src/<name>.ts [-o out/<name>.wasm] [--no-check]
+//   --keep-wasi: leave the engine's WASI imports in (only to test that the host refuses it)
 //
 // 1. type-checks the sources with tsc against types/ (the generated vigil:host declarations)
 //    and src/index.ts (the "vigil" helper module) — skipped with --no-check;
@@ -28,9 +29,11 @@ const args = process.argv.slice(2);
 let entry;
 let out;
 let check = true;
+let stubWasi = true;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '-o') out = args[++i];
   else if (args[i] === '--no-check') check = false;
+  else if (args[i] === '--keep-wasi') stubWasi = false;
   else if (!entry) entry = args[i];
   else usage(`unexpected argument ${args[i]}`);
 }
@@ -108,7 +111,7 @@ try {
     world: 'behaviour',
     jsSource: bundled,
     jsPath: entry,
-    stubWasi: true,
+    stubWasi,
     sync: true,
   }));
 } catch (e) {
