@@ -158,6 +158,42 @@ fn vigil_test_gives_the_typescript_and_the_rust_keepalive_the_same_schedule() {
     assert_ne!(vigil_test(dir.path(), &dir.path().join("ts/keepalive.wasm")), rust);
 }
 
+#[tokio::test(start_paused = true)]
+async fn javascript_reads_the_host_clock_and_the_seeded_rng() {
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let mut parts = paused_parts(Arc::new(MemorySessions::new())).await;
+        let bus = vigil::events::EventBus::new();
+        let mut rx = bus.subscribe();
+        parts.bus = Some(bus);
+        let h = TestHost::start_with_plugins(&[], &[("clock", "clock-ts")], "seed = 5\n", parts).await;
+        let e = vigil_tests::wait_for(&mut rx, Duration::from_secs(120), "the read", |e| is(e, "clock.read", "clock")).await;
+        let d = &e.data;
+        // The paused clock started at 10:00:00 and the first fire is one minute later.
+        assert_eq!(d["newDate"], "2027-01-04T10:01:00.000Z", "{d}");
+        assert_eq!(d["dateNow"], d["hostNow"], "{d}");
+        assert_eq!(d["dateCall"], "string", "{d}");
+        assert_eq!(d["parsed"], 1_904_281_689_000i64, "{d}");
+        assert_eq!(d["perf"], 0, "the paused clock does not move within a call: {d}");
+        let random: Vec<f64> = d["random"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!(random.iter().all(|r| (0.0..1.0).contains(r)) && random[0] != random[1], "{d}");
+        // The run's trace is recorded when the call returns, just after the event.
+        let mut traces = h.view("clock").traces;
+        for _ in 0..200 {
+            if !traces.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            traces = h.view("clock").traces;
+        }
+        let trace = traces.first().cloned().expect("the run's trace");
+        assert!(trace.calls.iter().any(|c| c.call == "log" && c.detail.contains("console works {\"n\":1}")), "{:?}", trace.calls);
+        seen.push(random);
+        h.stop().await;
+    }
+    assert_eq!(seen[0], seen[1], "the same seed, the same Math.random()");
+}
+
 /// Waits for the run error of `name` and returns its outcome.
 async fn run_error(h: &mut TestHost, name: &str) -> serde_json::Value {
     h.wait_for(W, &format!("{name} being stopped"), |e| about(e, "behaviour.error", name)).await.data["outcome"].clone()

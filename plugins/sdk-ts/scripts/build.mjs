@@ -73,7 +73,7 @@ if (check && ext !== '.js' && ext !== '.mjs') {
         skipLibCheck: true,
         paths: { vigil: [join(sdk, 'src', 'index.ts')] },
       },
-      files: [join(sdk, 'types', 'behaviour.d.ts'), entry],
+      files: [join(sdk, 'types', 'behaviour.d.ts'), join(sdk, 'src', 'globals.d.ts'), entry],
     }),
   );
   const r = spawnSync(process.execPath, [tsc, '-p', tsconfig], { encoding: 'utf8' });
