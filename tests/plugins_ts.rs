@@ -35,12 +35,7 @@ fn the_sdk_types_are_generated_from_the_wit() {
         .arg("--check")
         .output()
         .expect("node runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     // The check can fail: a declaration that differs from the generated one is reported.
     let dir = tempfile::tempdir().unwrap();
     let types = dir.path().join("types");
@@ -55,7 +50,10 @@ fn the_sdk_types_are_generated_from_the_wit() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("vigil-host-clock.d.ts") && stderr.contains("npm run types"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("vigil-host-clock.d.ts") && stderr.contains("npm run types"),
+        "{stderr}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -89,8 +87,13 @@ async fn the_typescript_keepalive_fires_within_its_ranges_and_sends_through_the_
     sessions.add("main", SessionStatus::Ready, "CONNECTED");
     let config = "[behaviours.keepalive]\ngrants = [\"sessions.read\", \"sessions.send\"]\n\
                   [behaviours.keepalive.params]\nto = \"+34 600 000 000\"\n";
-    let h = TestHost::start_with_plugins(&[], &[("keepalive", "keepalive-ts")], config, paused_parts(sessions.clone()).await)
-        .await;
+    let h = TestHost::start_with_plugins(
+        &[],
+        &[("keepalive", "keepalive-ts")],
+        config,
+        paused_parts(sessions.clone()).await,
+    )
+    .await;
     let view = h.view("keepalive");
     assert!(view.load_error.is_none(), "{:?}", view.load_error);
     let t0 = view.loaded_at;
@@ -167,7 +170,8 @@ async fn javascript_reads_the_host_clock_and_the_seeded_rng() {
         let mut rx = bus.subscribe();
         parts.bus = Some(bus);
         let h = TestHost::start_with_plugins(&[], &[("clock", "clock-ts")], "seed = 5\n", parts).await;
-        let e = vigil_tests::wait_for(&mut rx, Duration::from_secs(120), "the read", |e| is(e, "clock.read", "clock")).await;
+        let e = vigil_tests::wait_for(&mut rx, Duration::from_secs(120), "the read", |e| is(e, "clock.read", "clock"))
+            .await;
         let d = &e.data;
         // The paused clock started at 10:00:00 and the first fire is one minute later.
         assert_eq!(d["newDate"], "2027-01-04T10:01:00.000Z", "{d}");
@@ -187,7 +191,11 @@ async fn javascript_reads_the_host_clock_and_the_seeded_rng() {
             traces = h.view("clock").traces;
         }
         let trace = traces.first().cloned().expect("the run's trace");
-        assert!(trace.calls.iter().any(|c| c.call == "log" && c.detail.contains("console works {\"n\":1}")), "{:?}", trace.calls);
+        assert!(
+            trace.calls.iter().any(|c| c.call == "log" && c.detail.contains("console works {\"n\":1}")),
+            "{:?}",
+            trace.calls
+        );
         seen.push(random);
         h.stop().await;
     }
@@ -209,7 +217,13 @@ max_memory = 16777216
 "#;
     let mut h = TestHost::start_with_plugins(
         &[("pulse", r#"every("100ms", "beat"); fn beat() { emit("pulse") }"#)],
-        &[("spin", "spin-ts"), ("hog", "hog-ts"), ("boom", "throw-ts"), ("nogrant", "no-grant-ts"), ("healthy", "beat-one")],
+        &[
+            ("spin", "spin-ts"),
+            ("hog", "hog-ts"),
+            ("boom", "throw-ts"),
+            ("nogrant", "no-grant-ts"),
+            ("healthy", "beat-one"),
+        ],
         config,
         Default::default(),
     )
@@ -292,7 +306,9 @@ fn a_new_typescript_plugin_builds_and_passes_vigil_check() {
     }
     // A type error is caught by the build, with its file and line.
     let src = dir.path().join("x/src/x.ts");
-    let text = std::fs::read_to_string(&src).unwrap().replace("kvSet('ticks', n);", "kvSet('ticks', n);\n      const s: string = n;");
+    let text = std::fs::read_to_string(&src)
+        .unwrap()
+        .replace("kvSet('ticks', n);", "kvSet('ticks', n);\n      const s: string = n;");
     std::fs::write(&src, text).unwrap();
     let build = std::process::Command::new(dir.path().join("x/build")).output().unwrap();
     let stderr = String::from_utf8_lossy(&build.stderr);

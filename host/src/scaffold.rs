@@ -52,7 +52,8 @@ pub fn script(scripts_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
         bail!("{} already exists: pick another name or edit it", path.display());
     }
     std::fs::create_dir_all(scripts_dir).with_context(|| format!("cannot create {}", scripts_dir.display()))?;
-    std::fs::write(&path, fill(SCRIPT, &[("name", name)])).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, fill(SCRIPT, &[("name", name)]))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 

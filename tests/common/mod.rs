@@ -277,13 +277,8 @@ impl SessionsHost {
             }
         }
         let shutdown = CancellationToken::new();
-        let parts = HostParts {
-            clock,
-            sessions: std::sync::Arc::new(sessions.clone()),
-            store: None,
-            watch,
-            bus: Some(bus),
-        };
+        let parts =
+            HostParts { clock, sessions: std::sync::Arc::new(sessions.clone()), store: None, watch, bus: Some(bus) };
         let host = Host::start(config, parts, shutdown.clone()).await.expect("host starts");
         sessions.start_all();
         SessionsHost { host, sessions, events, shutdown }
