@@ -204,9 +204,11 @@ mod tests {
             .to_string();
         assert!(e.contains("notes.txt") && e.contains(".rhai") && e.contains(".wasm"), "{e}");
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.scripts_dir = dir.path().join("scripts");
-        config.plugins_dir = dir.path().join("plugins");
+        let config = Config {
+            scripts_dir: dir.path().join("scripts"),
+            plugins_dir: dir.path().join("plugins"),
+            ..Default::default()
+        };
         std::fs::create_dir_all(&config.plugins_dir).unwrap();
         std::fs::write(config.plugins_dir.join("pulse.wasm"), b"").unwrap();
         assert_eq!(script_path(&config, "pulse"), config.plugins_dir.join("pulse.wasm"));
