@@ -6,6 +6,7 @@ mod cli;
 mod deploy;
 mod limits;
 mod plugins;
+mod plugins_ts;
 mod reload;
 mod store;
 mod webhooks;

@@ -1,5 +1,6 @@
 //! The command line: `vigil run` (default), `vigil check`, `vigil doctor`, `vigil behaviours`,
-//! `vigil session add|list|remove|logout`, `vigil backup`, `vigil restore`.
+//! `vigil session add|list|remove|logout`, `vigil backup`, `vigil restore`, `vigil test`,
+//! `vigil new script|plugin`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,9 +63,11 @@ pub enum Command {
     Check,
     /// Check this machine: Chromium, fonts, the data folder, the store, SMTP, the folders.
     Doctor,
-    /// Run one behaviour on a paused clock against pretend sessions and list what it would do.
+    /// Run one behaviour — a rhai script or a WASM plugin — on a paused clock against pretend
+    /// sessions and list what it would do.
     Test {
-        /// The script: a path, or a behaviour name in scripts_dir (`keepalive`).
+        /// The behaviour: a path to a `.rhai` or `.wasm` file, or a name in scripts_dir or
+        /// plugins_dir (`keepalive`).
         script: String,
         /// How much (virtual) time to run, e.g. `6h`, `3d`.
         #[arg(long = "for", default_value = "24h")]
@@ -75,6 +78,12 @@ pub enum Command {
         /// Virtual start time (RFC 3339). Default: now.
         #[arg(long)]
         start: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Lay out a new behaviour: a commented starting point that `vigil check` accepts and
+    /// `vigil test` runs.
+    New {
+        #[command(subcommand)]
+        what: NewWhat,
     },
     /// Session owners: who is emailed about their sessions.
     Owner {
@@ -104,6 +113,30 @@ pub enum Command {
         id: String,
         /// The backup's file name (see `vigil session list --backups`); default the newest.
         backup: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NewWhat {
+    /// A rhai script, `<scripts_dir>/NAME.rhai`.
+    Script {
+        /// The behaviour's name (letters, digits, `_`, `-`).
+        name: String,
+    },
+    /// A plugin project, `<dir>/NAME/`, whose `build` makes `NAME.wasm`.
+    Plugin {
+        /// The behaviour's name (letters, digits, `_`, `-`).
+        name: String,
+        /// The language.
+        #[arg(long, value_enum)]
+        lang: crate::scaffold::Lang,
+        /// Where to create the project folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// A vigil checkout (or its plugins/sdk-ts / plugins/sdk). Default: found in `dir` or
+        /// its parents.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
     },
 }
 
@@ -294,6 +327,37 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("vigil test: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::New { what } => {
+            let made = match what {
+                NewWhat::Script { name } => {
+                    let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
+                    crate::scaffold::script(&config.scripts_dir, &name).map(|p| {
+                        format!("{}\n  try it: vigil test {} --for 6h", p.display(), p.display())
+                    })
+                }
+                NewWhat::Plugin { name, lang, dir, sdk } => {
+                    crate::scaffold::plugin(&dir, &name, lang, sdk.as_deref()).map(|p| {
+                        let wasm = p.join(format!("{name}.wasm"));
+                        format!(
+                            "{}\n  build it: {}\n  try it:   vigil test {} --for 6h\n  deploy:   copy {name}.wasm into the plugins folder",
+                            p.display(),
+                            p.join("build").display(),
+                            wasm.display()
+                        )
+                    })
+                }
+            };
+            match made {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vigil new: {e:#}");
                     ExitCode::FAILURE
                 }
             }

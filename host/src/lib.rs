@@ -48,6 +48,7 @@ pub mod duration;
 pub mod events;
 pub mod fsutil;
 pub mod host;
+pub mod scaffold;
 pub mod scheduler;
 pub mod sessions;
 pub mod sites;

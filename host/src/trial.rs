@@ -1,7 +1,9 @@
-//! `vigil test <script> --for <duration>`: runs one behaviour on a paused clock against
-//! in-memory sessions and lists what it would have done — messages, restarts, marks, emails,
-//! events, errors — with their times, so an edited script can be checked before it is deployed.
-//! Nothing leaves the process: no browser, no SMTP, a throwaway in-memory store.
+//! `vigil test <script|plugin> --for <duration>`: runs one behaviour — a rhai script or a WASM
+//! plugin (Rust or TypeScript) — on a paused clock against in-memory sessions and lists what it
+//! would have done — messages, restarts, marks, emails, events, errors — with their times, so an
+//! edited behaviour can be checked before it is deployed. Nothing leaves the process: no
+//! browser, no SMTP, a throwaway in-memory store. The clock and the seeded RNG are the host's
+//! for both kinds, so a script and a plugin with the same policy give the same list.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,18 +58,23 @@ pub async fn run(
     sessions: &[FakeSession],
     start: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Line>> {
-    let name = script.file_stem().and_then(|s| s.to_str()).context("the script has no file name")?.to_string();
-    if script.extension().is_none_or(|e| e != "rhai") {
-        bail!("{}: `vigil test` runs rhai scripts (<name>.rhai)", script.display());
-    }
-    let source = std::fs::read_to_string(script).with_context(|| format!("cannot read {}", script.display()))?;
+    let name = script.file_stem().and_then(|s| s.to_str()).context("the file has no name")?.to_string();
+    let kind = match script.extension().and_then(|e| e.to_str()) {
+        Some("rhai") => "scripts",
+        Some("wasm") => "plugins",
+        _ => bail!("{}: `vigil test` runs rhai scripts (<name>.rhai) and WASM plugins (<name>.wasm)", script.display()),
+    };
+    let source = std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
     let dir = tempfile::tempdir().context("cannot make a temp folder")?;
-    let scripts = dir.path().join("scripts");
+    let (scripts, plugins) = (dir.path().join("scripts"), dir.path().join("plugins"));
     std::fs::create_dir_all(&scripts)?;
-    std::fs::write(scripts.join(format!("{name}.rhai")), source)?;
+    std::fs::create_dir_all(&plugins)?;
+    let ext = if kind == "scripts" { "rhai" } else { "wasm" };
+    std::fs::write(dir.path().join(kind).join(format!("{name}.{ext}")), source)?;
     let mut config = config.clone();
     config.alerts.templates_dir = Some(config.templates_dir());
     config.scripts_dir = scripts;
+    config.plugins_dir = plugins;
     config.data_dir = dir.path().join("data");
     config.smtp.host = None;
     if config.alerts.to.is_empty() {
@@ -149,13 +156,19 @@ pub fn default_sessions() -> Vec<FakeSession> {
     vec![FakeSession { id: "main".into(), status: SessionStatus::Ready, wa_state: "CONNECTED".into() }]
 }
 
-/// The script path for `name` or a path.
+/// The behaviour's file for `name` (`scripts_dir/<name>.rhai`, else `plugins_dir/<name>.wasm`)
+/// or a path.
 pub fn script_path(config: &Config, arg: &str) -> PathBuf {
     let p = PathBuf::from(arg);
-    if p.exists() || arg.contains('/') || arg.ends_with(".rhai") {
-        p
+    if p.exists() || arg.contains('/') || arg.ends_with(".rhai") || arg.ends_with(".wasm") {
+        return p;
+    }
+    let plugin = config.plugins_dir.join(format!("{arg}.wasm"));
+    let script = config.scripts_dir.join(format!("{arg}.rhai"));
+    if !script.exists() && plugin.exists() {
+        plugin
     } else {
-        config.scripts_dir.join(format!("{arg}.rhai"))
+        script
     }
 }
 
@@ -190,5 +203,24 @@ mod tests {
         assert!(sends[0].at > start);
         assert!("x:bogus".parse::<FakeSession>().is_err());
         assert_eq!("a:qr:UNPAIRED".parse::<FakeSession>().unwrap().status, SessionStatus::Qr);
+    }
+
+    #[tokio::test]
+    async fn only_scripts_and_plugins_are_run() {
+        let e = run(&Config::default(), Path::new("notes.txt"), Duration::from_secs(60), &[], Utc::now())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("notes.txt") && e.contains(".rhai") && e.contains(".wasm"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            scripts_dir: dir.path().join("scripts"),
+            plugins_dir: dir.path().join("plugins"),
+            ..Default::default()
+        };
+        std::fs::create_dir_all(&config.plugins_dir).unwrap();
+        std::fs::write(config.plugins_dir.join("pulse.wasm"), b"").unwrap();
+        assert_eq!(script_path(&config, "pulse"), config.plugins_dir.join("pulse.wasm"));
+        assert_eq!(script_path(&config, "other"), config.scripts_dir.join("other.rhai"));
     }
 }

@@ -10,6 +10,9 @@
 //! 4. memory per loaded plugin: RSS growth over 50 loaded instances of the keepalive example;
 //! 5. edit-to-live: a replaced `.wasm` written → the new version active
 //!    (`behaviour.reloaded`), median and p99 over 30 replacements, default debounce and 10ms.
+//!
+//! 1, 3 and 4 are measured for the Rust plugins and their TypeScript twins (plugins/sdk-ts:
+//! QuickJS components): `beat-one` vs `beat-ts`, `keepalive` vs `keepalive-ts`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,8 +48,8 @@ fn load(rt: &Arc<Runtime>, file: &Path, name: &str, cache: Option<&Path>) -> Plu
     Plugin::load(rt, file, &bytes, api, Limits::default(), cache).unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn call_overhead(rt: Arc<Runtime>) {
-    let file = built_plugin("beat-one");
+async fn call_overhead(rt: Arc<Runtime>, fixture: &str) {
+    let file = built_plugin(fixture);
     let out = tokio::task::block_in_place(|| {
         let plugin = load(&rt, &file, "beat", None);
         let fire = serde_json::json!({"kind": "timer", "trigger": "t", "scheduled": 0, "fired": 0, "catch_up": false});
@@ -67,7 +70,7 @@ async fn call_overhead(rt: Arc<Runtime>) {
     for (handler, p50, p99) in out {
         let what = if handler == "hourly" { "empty handler" } else { "handler with one host call (emit)" };
         println!(
-            "host → plugin call, {what} (20000 calls): median {:.2} µs, p99 {:.2} µs",
+            "host → plugin call ({fixture}), {what} (20000 calls): median {:.2} µs, p99 {:.2} µs",
             p50.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6
         );
@@ -116,7 +119,7 @@ async fn pipeline_overhead() {
 }
 
 async fn load_times(rt: Arc<Runtime>) {
-    for name in ["keepalive", "session-status"] {
+    for name in ["keepalive", "session-status", "keepalive-ts", "session-status-ts"] {
         let file = built_plugin(name);
         let size = std::fs::metadata(&file).unwrap().len();
         let cache = tempfile::tempdir().unwrap();
@@ -145,8 +148,8 @@ async fn load_times(rt: Arc<Runtime>) {
     }
 }
 
-async fn memory_per_plugin(rt: Arc<Runtime>) {
-    let file = built_plugin("keepalive");
+async fn memory_per_plugin(rt: Arc<Runtime>, fixture: &str) {
+    let file = built_plugin(fixture);
     let cache = tempfile::tempdir().unwrap();
     let plugins = tokio::task::block_in_place(|| {
         let _ = load(&rt, &file, "warm", Some(cache.path()));
@@ -154,7 +157,7 @@ async fn memory_per_plugin(rt: Arc<Runtime>) {
         let plugins: Vec<Plugin> = (0..50).map(|i| load(&rt, &file, &format!("k{i}"), Some(cache.path()))).collect();
         let after = vigil_tests::rss_kib("self");
         println!(
-            "memory per loaded plugin (keepalive, 50 loaded from the cache): {:.0} KiB RSS each",
+            "memory per loaded plugin ({fixture}, 50 loaded from the cache): {:.0} KiB RSS each",
             (after.saturating_sub(before)) as f64 / 50.0
         );
         plugins
@@ -194,8 +197,10 @@ fn main() {
     let wasm = rt.block_on(async {
         built_plugin("beat-one"); // build before timing anything
         let wasm = Runtime::shared().unwrap();
-        memory_per_plugin(wasm.clone()).await;
-        call_overhead(wasm.clone()).await;
+        memory_per_plugin(wasm.clone(), "keepalive").await;
+        memory_per_plugin(wasm.clone(), "keepalive-ts").await;
+        call_overhead(wasm.clone(), "beat-one").await;
+        call_overhead(wasm.clone(), "beat-ts").await;
         wasm
     });
     // A paused clock needs the current-thread runtime.

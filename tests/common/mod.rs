@@ -245,6 +245,22 @@ impl SessionsHost {
     /// Writes `scripts`, then starts a host on `dir` with `config_toml` and starts every
     /// known session (like `vigil run`). `add` sessions are added first when missing.
     pub async fn start(dir: &Path, scripts: &[(&str, &str)], config_toml: &str, add: &[&str]) -> SessionsHost {
+        Self::start_with(dir, scripts, config_toml, add, false).await
+    }
+
+    /// As [`SessionsHost::start`], with the file watcher on: scripts and plugins dropped into
+    /// `dir` later are loaded, replaced and unloaded live.
+    pub async fn start_watching(dir: &Path, config_toml: &str, add: &[&str]) -> SessionsHost {
+        Self::start_with(dir, &[], config_toml, add, true).await
+    }
+
+    async fn start_with(
+        dir: &Path,
+        scripts: &[(&str, &str)],
+        config_toml: &str,
+        add: &[&str],
+        watch: bool,
+    ) -> SessionsHost {
         init_tracing();
         let scripts_dir = dir.join("scripts");
         std::fs::create_dir_all(&scripts_dir).unwrap();
@@ -265,13 +281,8 @@ impl SessionsHost {
             }
         }
         let shutdown = CancellationToken::new();
-        let parts = HostParts {
-            clock,
-            sessions: std::sync::Arc::new(sessions.clone()),
-            store: None,
-            watch: false,
-            bus: Some(bus),
-        };
+        let parts =
+            HostParts { clock, sessions: std::sync::Arc::new(sessions.clone()), store: None, watch, bus: Some(bus) };
         let host = Host::start(config, parts, shutdown.clone()).await.expect("host starts");
         sessions.start_all();
         SessionsHost { host, sessions, events, log, shutdown }

@@ -41,7 +41,7 @@ pub fn check_version(engine: &Engine, component: &Component) -> Result<(), Strin
             if import {
                 return Err(format!(
                     "it imports `{name}`, which this host does not provide: a plugin may import only \
-                     {PACKAGE}@{VERSION}: no WASI, no other package (build it with vigil-sdk as plugins/build does, see plugins/README.md)"
+                     {PACKAGE}@{VERSION}: no WASI, no other package (build it with vigil-sdk or plugins/sdk-ts as plugins/build does, see plugins/README.md)"
                 ));
             }
             continue;

@@ -2,7 +2,8 @@
 //! through the first `ready` session whose WhatsApp state is `CONNECTED`, to the number in
 //! `[behaviours.keepalive.params] to`. With no such session it skips with a warning.
 //!
-//! Needs `grants = ["sessions.read", "sessions.send"]`.
+//! `[behaviours.keepalive.params]` may set `every` (default `"55m..65m"`) and `first` (default
+//! `"1m..10m"`), as the rhai keepalive does. Needs `grants = ["sessions.read", "sessions.send"]`.
 
 use vigil_sdk::{config, every, pick, send_text, sessions, state, warn, Behaviour, TimerFire};
 
@@ -17,7 +18,9 @@ struct Keepalive;
 
 impl Behaviour for Keepalive {
     fn init() -> Result<(), String> {
-        every("55m..65m", "keepalive", Some("1m..10m"))?;
+        let spec: String = config("every").unwrap_or_else(|| "55m..65m".into());
+        let first: String = config("first").unwrap_or_else(|| "1m..10m".into());
+        every(&spec, "keepalive", Some(&first))?;
         Ok(())
     }
 
