@@ -99,6 +99,8 @@ impl MemorySessions {
             error: None,
             running: true,
             restarts: 0,
+            site_version: None,
+            healthy_site_version: None,
         };
         self.inner.lock().unwrap().sessions.insert(id.into(), Session { info, answering: true, qr: None });
     }
@@ -140,6 +142,8 @@ impl MemorySessions {
             error: None,
             running: start,
             restarts: 0,
+            site_version: None,
+            healthy_site_version: None,
         };
         inner.sessions.insert(id.into(), Session { info: info.clone(), answering: true, qr: None });
         Ok(info)

@@ -20,6 +20,8 @@
 //! - [`backup`]: tar + zstd archives with sha256 manifests; verified restore.
 //! - `budget`: the restart budget and backoff.
 //! - `settings`: `[sessions]` resolved (the Chromium command line).
+//! - `desktop`: the switches that make the page a desktop browser (user agent, no automation flag).
+//! - `site`: the site's version per session and the bridge's canary report.
 //! - `bridge_watch`: re-injects a bridge file when it changes.
 //! - [`qr`]: a QR for the terminal.
 //! - [`id`]: session ids (`^[a-z0-9][a-z0-9_-]{0,62}$`).
@@ -32,6 +34,7 @@ mod bridge_watch;
 mod browser;
 mod budget;
 mod cell;
+mod desktop;
 pub mod chromium;
 pub mod control;
 pub mod id;
@@ -43,6 +46,7 @@ pub mod profile;
 pub mod qr;
 pub mod records;
 mod settings;
+mod site;
 mod supervisor;
 
 pub use backup::{BackupError, BackupInfo};
@@ -134,6 +138,10 @@ pub struct SessionInfo {
     pub running: bool,
     /// Restarts after crashes, in all.
     pub restarts: u64,
+    /// WhatsApp Web's version as the page last said (`window.Debug.VERSION`).
+    pub site_version: Option<String>,
+    /// The site version when the session was last `ready`.
+    pub healthy_site_version: Option<String>,
 }
 
 /// Errors of session calls; each names the session and what was tried.
