@@ -160,6 +160,14 @@ impl MemorySessions {
         }
     }
 
+    /// The site version the page runs now, and the one when the session was last ready.
+    pub fn set_site_versions(&self, id: &str, now: Option<&str>, healthy: Option<&str>) {
+        if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
+            s.info.site_version = now.map(str::to_string);
+            s.info.healthy_site_version = healthy.map(str::to_string);
+        }
+    }
+
     /// Whether this host runs the session's browser (what `/readyz` checks).
     pub fn set_running(&self, id: &str, running: bool) {
         if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {

@@ -20,6 +20,7 @@
 //! - [`backup`]: tar + zstd archives with sha256 manifests; verified restore.
 //! - `budget`: the restart budget and backoff.
 //! - `settings`: `[sessions]` resolved (the Chromium command line).
+//! - `pairing`: linking by phone number (a pairing code instead of a QR).
 //! - `desktop`: the switches that make the page a desktop browser (user agent, no automation flag).
 //! - `site`: the site's version per session and the bridge's canary report.
 //! - `bridge_watch`: re-injects a bridge file when it changes.
@@ -34,6 +35,7 @@ mod bridge_watch;
 mod browser;
 mod budget;
 mod cell;
+mod pairing;
 mod desktop;
 pub mod chromium;
 pub mod control;
@@ -196,6 +198,13 @@ pub trait Sessions: Send + Sync + 'static {
     /// then does `remove_orphan_folders` remove anything. Default: no.
     fn owns_folders(&self) -> bool {
         false
+    }
+    /// Starts linking the session by phone number instead of a QR (WhatsApp → Linked devices →
+    /// Link with phone number): answers the 8-character code to type on the phone `phone`,
+    /// renewed while the session is not linked (`session.pairing_code` each time).
+    async fn pairing_code(&self, id: &str, phone: &str) -> Result<String, SessionError> {
+        let _ = phone::person_wid(phone)?;
+        Err(SessionError::Failed { id: id.into(), message: "this host runs no browser to link".into() })
     }
 }
 

@@ -158,6 +158,8 @@ fn session_map(s: crate::sessions::SessionInfo) -> Dynamic {
         "owner": s.owner,
         "error": s.error,
         "running": s.running,
+        "site_version": s.site_version,
+        "healthy_site_version": s.healthy_site_version,
     }))
 }
 
