@@ -7,3 +7,4 @@ mod dashboard_e2e;
 mod sessions;
 mod sessions_crash_e2e;
 mod sessions_e2e;
+mod site_e2e;
