@@ -115,9 +115,28 @@ async fn modules_registered_late_still_make_the_session_ready_without_a_restart(
     let sim = simulator().await;
     sim.client().set_site(&SiteRequest { late_modules_ms: Some(3000), ..Default::default() }).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut h = SessionsHost::start(dir.path(), &[], &sessions_toml(sim.https_port(), ""), &["main"]).await;
+    // A behaviour links the session by phone number as soon as the linking screen shows.
+    let linker = r#"
+on("session.qr", "link");
+fn link(ev) {
+    if kv_get("asked", false) { return; }
+    kv_set("asked", true);
+    let code = pairing_code(ev.data.session, config("phone"));
+    emit("linking", #{ code: code });
+}
+"#;
+    let config = format!(
+        "{}[behaviours.linker]\ngrants = [\"sessions.control\"]\n[behaviours.linker.params]\nphone = \"+34 600 000 007\"\n",
+        sessions_toml(sim.https_port(), "")
+    );
+    let mut h = SessionsHost::start(dir.path(), &[("linker", linker)], &config, &["main"]).await;
     let mut all_rx = h.host.bus().subscribe();
-    h.link(&sim, "main", ME).await;
+    let linking = wait_for(&mut h.events, W, "the behaviour's pairing code", |e| e.name == "linking").await;
+    let code = linking.data["code"].as_str().unwrap().to_string();
+    assert_eq!(code.len(), 8, "{code}");
+    sim.client().enter_code(&code).await.expect("the behaviour's code links");
+    h.wait_status("main", SessionStatus::Ready, W).await;
+    assert_eq!(h.sessions.info("main").unwrap().phone.as_deref(), Some("34600000007"));
     let mut all = Vec::new();
     recorded(&mut all_rx, &mut all);
     let bad: Vec<&Event> = all
@@ -268,5 +287,68 @@ async fn a_pairing_code_links_without_a_qr_and_wrong_or_replaced_codes_are_refus
     recorded(&mut all_rx, &mut all);
     assert!(all.iter().filter(|e| e.name == "session.pairing_code").count() >= 2, "renewed");
     h.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vigil_session_link_prints_the_code_and_waits_until_the_phone_entered_it() {
+    use std::io::{BufRead, BufReader};
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "data_dir = {:?}\nscripts_dir = {:?}\n{}",
+        dir.path().join("data"),
+        dir.path().join("scripts"),
+        sessions_toml(sim.https_port(), "")
+    );
+    std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
+    let add = vigil_tests::vigil_command(dir.path(), &["session", "add", "cli"]).output().unwrap();
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let bad = vigil_tests::vigil_command(dir.path(), &["session", "link", "cli", "--phone", "12@g.us"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("12@g.us"), "{}", String::from_utf8_lossy(&bad.stderr));
+
+    let mut child = vigil_tests::vigil_command(dir.path(), &["session", "link", "cli", "--phone", "+34 600 000 008"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.blocking_send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let code = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await.expect("a code within 60 s").expect("output");
+        lines.push(line.clone());
+        let t = line.trim();
+        if t.len() == 9 && t.as_bytes()[4] == b'-' {
+            break t.to_string();
+        }
+    };
+    assert!(lines.iter().any(|l| l.contains("Link with phone number")), "{lines:?}");
+    sim.client().enter_code(&code).await.expect("the printed code links");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vigil session link did not end within 60 s after the code: {lines:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    while let Ok(Some(l)) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+        lines.push(l);
+    }
+    assert!(status.success(), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("linked as +34600000008")), "{lines:?}");
     sim.stop().await;
 }

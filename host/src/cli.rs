@@ -137,6 +137,15 @@ pub enum SessionAction {
         /// The session id.
         id: String,
     },
+    /// Link a session by phone number instead of a QR: prints the code to type on the phone
+    /// and waits until it is linked. The host must not be running it.
+    Link {
+        /// The session id.
+        id: String,
+        /// The account's phone number, international format (e.g. `+34 600 000 000`).
+        #[arg(long)]
+        phone: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -304,7 +313,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             // A bad id is refused before anything (the store included) touches the disk.
             let id = match &action {
-                SessionAction::Add { id, .. } | SessionAction::Remove { id } | SessionAction::Logout { id } => Some(id),
+                SessionAction::Add { id, .. }
+                | SessionAction::Remove { id }
+                | SessionAction::Logout { id }
+                | SessionAction::Link { id, .. } => Some(id),
                 SessionAction::List { .. } => None,
             };
             if let Some(Err(e)) = id.map(|id| crate::sessions::check_id(id)) {
@@ -461,6 +473,15 @@ async fn session_action(m: &SessionManager, action: SessionAction) -> Result<(),
         SessionAction::Logout { id } => {
             m.logout(&id).await?;
             println!("session `{id}` is logged out of WhatsApp");
+        }
+        SessionAction::Link { id, phone } => {
+            if let Some(pid) = in_use(m, &id) {
+                return Err(SessionError::Conflict {
+                    id,
+                    message: format!("a running host has it open (Chromium pid {pid}): use POST /api/sessions/{{id}}/pairing-code there"),
+                });
+            }
+            crate::link_cli::link(m, &id, &phone).await?;
         }
     }
     Ok(())

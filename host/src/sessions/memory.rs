@@ -264,6 +264,13 @@ impl Sessions for MemorySessions {
         Ok(msg_id)
     }
 
+    async fn pairing_code(&self, id: &str, phone: &str) -> Result<String, SessionError> {
+        let wid = phone::person_wid(phone)?;
+        self.with(id, |_, _| ())?;
+        self.act(id, "pairing_code", wid);
+        Ok("MEMO1234".into())
+    }
+
     async fn activity(&self, id: &str) -> Result<(), SessionError> {
         self.with(id, |_, _| ())?;
         self.act(id, "activity", String::new());

@@ -322,6 +322,10 @@ fn register(e: &mut Engine, api: &Arc<Api>) {
         a.mark(id, status, reason).map_err(|x| err(&ctx, x))
     });
     let a = api.clone();
+    e.register_fn("pairing_code", move |ctx: NativeCallContext, id: &str, phone: &str| -> RhaiResult<String> {
+        a.pairing_code(id, phone).map_err(|x| err(&ctx, x))
+    });
+    let a = api.clone();
     e.register_fn("backup", move |ctx: NativeCallContext, id: &str| -> RhaiResult<String> {
         a.backup(id).map_err(|x| err(&ctx, x))
     });
