@@ -352,3 +352,35 @@ async fn vigil_session_link_prints_the_code_and_waits_until_the_phone_entered_it
     assert!(lines.iter().any(|l| l.contains("linked as +34600000008")), "{lines:?}");
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vigil_doctor_canary_names_what_the_site_lacks() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+    let toml = format!(
+        "data_dir = {:?}\nscripts_dir = {scripts:?}\n{}",
+        dir.path().join("data"),
+        sessions_toml(sim.https_port(), "")
+    );
+    std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
+    let path = dir.path().to_path_buf();
+    let run = move || {
+        let out = vigil_tests::vigil_command(&path, &["doctor", "--canary"]).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (ok, text) = tokio::task::spawn_blocking(run.clone()).await.unwrap();
+    assert!(ok, "{text}");
+    assert!(text.contains("✓ site canary") && text.contains("has every internal the bridge needs"), "{text}");
+
+    sim.client()
+        .set_site(&SiteRequest { missing_modules: Some(vec!["WAWebCmd".into()]), ..Default::default() })
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let (ok, text) = tokio::task::spawn_blocking(run).await.unwrap();
+    println!("figure: vigil doctor --canary on a changed site: {} ms", t0.elapsed().as_millis());
+    assert!(!ok, "{text}");
+    assert!(text.contains("✗ site canary") && text.contains("lacks: WAWebCmd.Cmd"), "{text}");
+    sim.stop().await;
+}

@@ -61,7 +61,12 @@ pub enum Command {
     /// Validate the config and compile every script; non-zero exit on any problem.
     Check,
     /// Check this machine: Chromium, fonts, the data folder, the store, SMTP, the folders.
-    Doctor,
+    Doctor {
+        /// Also open the configured site in a throwaway profile and print the bridge's canary:
+        /// whether every page internal the bridge needs is there (needs the site reachable).
+        #[arg(long)]
+        canary: bool,
+    },
     /// Run one behaviour on a paused clock against pretend sessions and list what it would do.
     Test {
         /// The script: a path, or a behaviour name in scripts_dir (`keepalive`).
@@ -257,7 +262,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Doctor => crate::doctor::main(cli.config.as_deref()).await,
+        Command::Doctor { canary } => crate::doctor::main(cli.config.as_deref(), canary).await,
         Command::Test { script, duration, sessions, start } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             let d = match crate::duration::parse_duration(&duration) {

@@ -20,6 +20,8 @@
 //! - [`backup`]: tar + zstd archives with sha256 manifests; verified restore.
 //! - `budget`: the restart budget and backoff.
 //! - `settings`: `[sessions]` resolved (the Chromium command line).
+//! - [`canary`]: `vigil doctor --canary`: the bridge's canary on the configured site, in a
+//!   throwaway profile.
 //! - `pairing`: linking by phone number (a pairing code instead of a QR).
 //! - `desktop`: the switches that make the page a desktop browser (user agent, no automation flag).
 //! - `site`: the site's version per session and the bridge's canary report.
@@ -34,6 +36,7 @@ pub mod backup;
 mod bridge_watch;
 mod browser;
 mod budget;
+pub mod canary;
 mod cell;
 mod pairing;
 mod desktop;
