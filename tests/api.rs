@@ -720,11 +720,14 @@ async fn a_pairing_code_is_asked_with_a_persons_number_and_a_bad_one_is_named() 
         assert_eq!(status, 400, "{phone}");
         assert!(msg.contains(phone) && msg.contains(says), "{msg}");
     }
-    let r = h.post("/api/sessions/main/pairing-code").json(&json!({ "number": "+34 600 000 000" })).send().await.unwrap();
+    let r =
+        h.post("/api/sessions/main/pairing-code").json(&json!({ "number": "+34 600 000 000" })).send().await.unwrap();
     assert_eq!(r.status(), 422, "an unknown field is refused");
-    let r = h.post("/api/sessions/nope/pairing-code").json(&json!({ "phone": "+34 600 000 000" })).send().await.unwrap();
+    let r =
+        h.post("/api/sessions/nope/pairing-code").json(&json!({ "phone": "+34 600 000 000" })).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    let r = h.post("/api/sessions/main/pairing-code").json(&json!({ "phone": "+34 600 000 000" })).send().await.unwrap();
+    let r =
+        h.post("/api/sessions/main/pairing-code").json(&json!({ "phone": "+34 600 000 000" })).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({ "code": "MEMO1234" }));
     assert_eq!(h.sessions.actions_of("pairing_code")[0].detail, "34600000000@c.us");

@@ -166,8 +166,9 @@ async fn a_missing_module_is_site_incompatible_once_per_version_and_a_new_versio
         smtp.port,
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/templates")
     );
-    let monitor = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/monitor.rhai"))
-        .unwrap();
+    let monitor =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/monitor.rhai"))
+            .unwrap();
     let t0 = Instant::now();
     let mut h = SessionsHost::start(dir.path(), &[("monitor", &monitor)], &config, &["main"]).await;
     let mut all_rx = h.host.bus().subscribe();
@@ -205,7 +206,8 @@ async fn a_missing_module_is_site_incompatible_once_per_version_and_a_new_versio
     assert_eq!(changed.data["from"], v1.as_str());
     assert_eq!(changed.data["to"], v2);
     h.wait_status("main", SessionStatus::Qr, W).await;
-    let s: Value = http.get(format!("{url}/api/sessions/main")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let s: Value =
+        http.get(format!("{url}/api/sessions/main")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
     assert_eq!(s["site_version"], v2, "{s}");
     let metrics = http.get(format!("{url}/metrics")).bearer_auth(TOKEN).send().await.unwrap().text().await.unwrap();
     let line = format!("vigil_session_site_info{{session=\"main\",version=\"{v2}\"}} 1");
@@ -249,7 +251,8 @@ async fn a_pairing_code_links_without_a_qr_and_wrong_or_replaced_codes_are_refus
     println!("figure: pairing-code request → code: {} ms", t0.elapsed().as_millis());
     assert_eq!(first.len(), 8, "{first}");
     assert_eq!(sim.client().status().await.unwrap().pages[0].pairing_code.as_deref(), Some(first.as_str()));
-    let s: Value = http.get(format!("{url}/api/sessions/pc")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let s: Value =
+        http.get(format!("{url}/api/sessions/pc")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
     assert_eq!(s["pairing_code"], first.as_str(), "{s}");
 
     // A wrong code is refused and the session stays unlinked.
@@ -304,7 +307,8 @@ async fn vigil_session_link_prints_the_code_and_waits_until_the_phone_entered_it
     std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
     let add = vigil_tests::vigil_command(dir.path(), &["session", "add", "cli"]).output().unwrap();
     assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
-    let bad = vigil_tests::vigil_command(dir.path(), &["session", "link", "cli", "--phone", "12@g.us"]).output().unwrap();
+    let bad =
+        vigil_tests::vigil_command(dir.path(), &["session", "link", "cli", "--phone", "12@g.us"]).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("12@g.us"), "{}", String::from_utf8_lossy(&bad.stderr));
 
@@ -324,7 +328,10 @@ async fn vigil_session_link_prints_the_code_and_waits_until_the_phone_entered_it
     });
     let mut lines = Vec::new();
     let code = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await.expect("a code within 60 s").expect("output");
+        let line = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("a code within 60 s")
+            .expect("output");
         lines.push(line.clone());
         let t = line.trim();
         if t.len() == 9 && t.as_bytes()[4] == b'-' {

@@ -61,7 +61,11 @@ pub(crate) async fn link(m: &SessionManager, id: &str, phone_number: &str) -> Re
             shown = code;
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(SessionError::Timeout { id: id.into(), what: "linking by phone number".into(), after: PHONE_WITHIN });
+            return Err(SessionError::Timeout {
+                id: id.into(),
+                what: "linking by phone number".into(),
+                after: PHONE_WITHIN,
+            });
         }
         tokio::time::sleep(POLL).await;
     }

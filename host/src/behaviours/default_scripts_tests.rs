@@ -382,7 +382,10 @@ async fn monitor_emails_once_per_site_version_when_the_site_is_incompatible() {
     let out = t.outbox().await;
     assert_eq!(out.len(), 1, "one email per site version: {out:?}");
     let text = &out[0].email.text;
-    assert!(text.contains("2.3000.9") && text.contains("- WAWebCmd.Cmd") && text.contains("- WAWebCollections.Msg"), "{text}");
+    assert!(
+        text.contains("2.3000.9") && text.contains("- WAWebCmd.Cmd") && text.contains("- WAWebCollections.Msg"),
+        "{text}"
+    );
     t.host.bus().publish(incompatible("2.3000.10"));
     t.pass(Duration::from_secs(1)).await;
     assert_eq!(t.outbox().await.len(), 2, "a new version is news");

@@ -540,7 +540,11 @@ impl SessionManager {
         tokio::task::spawn_blocking(chromium::sweep).await.ok();
     }
 
-    pub(super) fn running_page(&self, id: &str, what: &str) -> Result<(Arc<SessionCell>, chromiumoxide::Page), SessionError> {
+    pub(super) fn running_page(
+        &self,
+        id: &str,
+        what: &str,
+    ) -> Result<(Arc<SessionCell>, chromiumoxide::Page), SessionError> {
         check_id(id)?;
         let cell = self.cell(id)?;
         match cell.page() {

@@ -33,7 +33,9 @@ pub(super) async fn request(
     if !matches!(status, SessionStatus::Qr | SessionStatus::LoggedOut) {
         return Err(SessionError::Conflict {
             id: id.into(),
-            message: format!("it is {status}: a pairing code needs the page on its linking screen (status qr); wait for session.qr"),
+            message: format!(
+                "it is {status}: a pairing code needs the page on its linking screen (status qr); wait for session.qr"
+            ),
         });
     }
     let v = manager.eval(id, &page, "pairing_code", &js_pairing_code(&digits, renew.as_millis()), CODE_WITHIN).await?;

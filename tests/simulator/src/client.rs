@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::site::{Site, SiteRequest};
 
 use crate::api::{
-    Affected, EnterCodeRequest, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse, LogoutRequest, Message,
-    ScanRequest, ScanResponse, StateRequest, Status, WaState,
+    Affected, EnterCodeRequest, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse,
+    LogoutRequest, Message, ScanRequest, ScanResponse, StateRequest, Status, WaState,
 };
 
 /// Why a control call failed.
@@ -119,8 +119,12 @@ impl ControlClient {
 
     /// `POST /incoming`: `from` writes `body` to `to` (none = every linked account).
     pub async fn incoming(&self, from: &str, body: &str, to: Option<&str>) -> Result<IncomingResponse, ClientError> {
-        let request =
-            IncomingRequest { from: from.to_owned(), body: body.to_owned(), to: to.map(str::to_owned), ciphertext_ms: None };
+        let request = IncomingRequest {
+            from: from.to_owned(),
+            body: body.to_owned(),
+            to: to.map(str::to_owned),
+            ciphertext_ms: None,
+        };
         self.post("/incoming", &request).await
     }
 

@@ -12,7 +12,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
-use crate::api::{EnterCodeRequest, ErrorBody, FaultRequest, IncomingRequest, LogoutRequest, ScanRequest, StateRequest};
+use crate::api::{
+    EnterCodeRequest, ErrorBody, FaultRequest, IncomingRequest, LogoutRequest, ScanRequest, StateRequest,
+};
 use crate::hub::{Hub, HubError};
 use crate::site::SiteRequest;
 

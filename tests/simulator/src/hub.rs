@@ -557,8 +557,12 @@ impl Hub {
                 v
             })
             .unwrap_or_default();
-        entry.pairing =
-            Some(Pairing { code: code.clone(), me: me.clone(), expires: Instant::now() + self.pairing_code_ttl, previous });
+        entry.pairing = Some(Pairing {
+            code: code.clone(),
+            me: me.clone(),
+            expires: Instant::now() + self.pairing_code_ttl,
+            previous,
+        });
         tracing::info!(page, me = %me, "pairing code issued");
         Ok(code)
     }
@@ -636,8 +640,13 @@ impl Hub {
         }
         let to = request.to.as_deref().map(normalize_me).transpose()?;
         let id = new_message_id();
-        let event =
-            Push::Incoming { id: id.clone(), from, body: request.body, t: unix_now(), ciphertext_ms: request.ciphertext_ms };
+        let event = Push::Incoming {
+            id: id.clone(),
+            from,
+            body: request.body,
+            t: unix_now(),
+            ciphertext_ms: request.ciphertext_ms,
+        };
         let mut inner = self.lock();
         let mut delivered = 0;
         for (page, entry) in inner.linked_pages(to.as_deref()) {

@@ -43,8 +43,9 @@ mod site;
 mod tls;
 
 pub use api::{
-    AccountStatus, Affected, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse,
-    LogoutRequest, Message, PageStatus, EnterCodeRequest, Ready, ScanRequest, ScanResponse, StateRequest, Status, WaState,
+    AccountStatus, Affected, EnterCodeRequest, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest,
+    IncomingResponse, LogoutRequest, Message, PageStatus, Ready, ScanRequest, ScanResponse, StateRequest, Status,
+    WaState,
 };
 pub use client::{ClientError, ControlClient};
 pub use options::{Options, DEFAULT_VERSION};
