@@ -175,7 +175,7 @@ async fn a_missing_module_is_site_incompatible_once_per_version_and_a_new_versio
     let url = serve(&h.host, Arc::new(h.sessions.clone()), Some(TOKEN), h.shutdown.clone()).await;
     let http = vigil_tests::http_client();
 
-    let e = h.event(W, "site.incompatible", "main").await;
+    let e = h.event(W * 2, "site.incompatible", "main").await;
     println!("figure: session start (page load) → site.incompatible: {} ms", t0.elapsed().as_millis());
     assert_eq!(e.data["version"], v1.as_str());
     let missing: Vec<&str> = e.data["missing"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
@@ -191,7 +191,7 @@ async fn a_missing_module_is_site_incompatible_once_per_version_and_a_new_versio
 
     // A second page load of the same version: reported again, no second email.
     h.sessions.restart("main", "test: reload").await.unwrap();
-    wait_for(&mut h.events, W, "the second site.incompatible", |e| e.name == "site.incompatible").await;
+    wait_for(&mut h.events, W * 2, "the second site.incompatible", |e| e.name == "site.incompatible").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(smtp.messages().len(), 1, "one email per site version");
 

@@ -9,8 +9,8 @@ use super::settings::Settings;
 use crate::config::Config;
 use crate::sites::whatsapp::{Bridge, PageEvent};
 
-/// The page load plus the bridge's own wait for late modules (10 s), with a margin.
-const WITHIN: Duration = Duration::from_secs(40);
+/// The page load plus the bridge's own wait for late modules (20 s), with a margin.
+const WITHIN: Duration = Duration::from_secs(50);
 
 /// What the canary found.
 #[derive(Debug, Clone, PartialEq)]

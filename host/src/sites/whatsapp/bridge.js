@@ -27,9 +27,10 @@
     'use strict';
     const BRIDGE = 'vigil-whatsapp/2';
     const BINDING = '__vigilEmit';
-    // install() waits this long for every internal (modules register late on a cold load),
-    // retrying with backoff, then reports what is missing.
-    const INSTALL_WAIT_MS = 10000;
+    // install() waits this long for every internal (modules register late on a cold load, more
+    // so on a slow machine: a false alarm costs an email), retrying with backoff, then reports
+    // what is missing.
+    const INSTALL_WAIT_MS = 20000;
     const RETRY_FIRST_MS = 50;
     const RETRY_MAX_MS = 1000;
     // After the report, keep looking (slowly) in case the modules come after all.
