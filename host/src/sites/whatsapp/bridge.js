@@ -104,7 +104,7 @@
     };
     const version = () => (window.Debug && window.Debug.VERSION) || null;
     const appLoaded = () => Boolean(version() && typeof window.require === 'function');
-    const installed = () => {
+    const loaded = () => {
         try { return appLoaded() && Boolean(socket()); } catch (_) { return false; }
     };
 
@@ -365,10 +365,10 @@
 
     window.__vigil = {
         bridge: BRIDGE,
-        state: () => (installed() ? socket().state : 'LOADING'),
+        state: () => (loaded() ? socket().state : 'LOADING'),
         ping: () => Date.now(),
         me,
-        info: () => ({ bridge: BRIDGE, loaded: installed(), version: version(), me: me() }),
+        info: () => ({ bridge: BRIDGE, loaded: loaded(), version: version(), me: me() }),
         canary,
         sendText,
         pairingCode,
