@@ -30,6 +30,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/sessions/main/backups"),
     ("POST", "/api/sessions/main/restore"),
     ("POST", "/api/sessions/main/messages"),
+    ("POST", "/api/sessions/main/pairing-code"),
     ("GET", "/api/owners"),
     ("PUT", "/api/owners/ana@example.com"),
     ("DELETE", "/api/owners/ana@example.com"),
@@ -721,5 +722,28 @@ async fn alerts_go_to_the_owner_set_through_the_api() {
     let outbox = h.test.host.store().outbox(1).await.unwrap();
     assert_eq!(outbox[0].email.to, "ana@example.com");
     assert_eq!(outbox[0].email.text, "Hola Ana");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_pairing_code_is_asked_with_a_persons_number_and_a_bad_one_is_named() {
+    let h = host().await;
+    for (phone, says) in [("600 abc", "`a` is not a digit"), ("120363000000000000-1@g.us", "is a group")] {
+        let r = h.post("/api/sessions/main/pairing-code").json(&json!({ "phone": phone })).send().await.unwrap();
+        let (status, msg) = error_of(r).await;
+        assert_eq!(status, 400, "{phone}");
+        assert!(msg.contains(phone) && msg.contains(says), "{msg}");
+    }
+    let r =
+        h.post("/api/sessions/main/pairing-code").json(&json!({ "number": "+34 600 000 000" })).send().await.unwrap();
+    assert_eq!(r.status(), 422, "an unknown field is refused");
+    let r =
+        h.post("/api/sessions/nope/pairing-code").json(&json!({ "phone": "+34 600 000 000" })).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r =
+        h.post("/api/sessions/main/pairing-code").json(&json!({ "phone": "+34 600 000 000" })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "code": "MEMO1234" }));
+    assert_eq!(h.sessions.actions_of("pairing_code")[0].detail, "34600000000@c.us");
     h.stop().await;
 }

@@ -8,3 +8,4 @@ mod plugins_ts_e2e;
 mod sessions;
 mod sessions_crash_e2e;
 mod sessions_e2e;
+mod site_e2e;

@@ -175,6 +175,20 @@ async fn owners_own_sessions_and_are_deleted(s: Store) {
     assert_eq!(s.owners().await.unwrap().len(), 1);
 }
 
+async fn session_records_keep_the_site_versions(s: Store) {
+    use vigil::sessions::{SessionRecord, SessionRecords};
+    let mut r = SessionRecord::new("main", None, t("2027-01-04T10:00:00Z"));
+    r.site_version = Some("2.3000.2".into());
+    r.healthy_site_version = Some("2.3000.1".into());
+    s.upsert(&r).await.unwrap();
+    r.site_version = Some("2.3000.3".into());
+    s.upsert(&r).await.unwrap();
+    let all = s.load_all().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].site_version.as_deref(), Some("2.3000.3"));
+    assert_eq!(all[0].healthy_site_version.as_deref(), Some("2.3000.1"));
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod on_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { let (s, _d) = super::sqlite().await; super::$name(s).await; } )* }
@@ -189,7 +203,8 @@ both!(
     concurrent_raises_queue_one_email,
     outbox_marks_each_email_sent_once,
     events_and_owners,
-    owners_own_sessions_and_are_deleted
+    owners_own_sessions_and_are_deleted,
+    session_records_keep_the_site_versions
 );
 
 #[tokio::test]

@@ -62,7 +62,12 @@ pub enum Command {
     /// Validate the config and compile every script; non-zero exit on any problem.
     Check,
     /// Check this machine: Chromium, fonts, the data folder, the store, SMTP, the folders.
-    Doctor,
+    Doctor {
+        /// Also open the configured site in a throwaway profile and print the bridge's canary:
+        /// whether every page internal the bridge needs is there (needs the site reachable).
+        #[arg(long)]
+        canary: bool,
+    },
     /// Run one behaviour — a rhai script or a WASM plugin — on a paused clock against pretend
     /// sessions and list what it would do.
     Test {
@@ -169,6 +174,15 @@ pub enum SessionAction {
     Logout {
         /// The session id.
         id: String,
+    },
+    /// Link a session by phone number instead of a QR: prints the code to type on the phone
+    /// and waits until it is linked. The host must not be running it.
+    Link {
+        /// The session id.
+        id: String,
+        /// The account's phone number, international format (e.g. `+34 600 000 000`).
+        #[arg(long)]
+        phone: String,
     },
 }
 
@@ -293,7 +307,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Doctor => crate::doctor::main(cli.config.as_deref()).await,
+        Command::Doctor { canary } => crate::doctor::main(cli.config.as_deref(), canary).await,
         Command::Test { script, duration, sessions, start } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             let d = match crate::duration::parse_duration(&duration) {
@@ -380,7 +394,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             // A bad id is refused before anything (the store included) touches the disk.
             let id = match &action {
-                SessionAction::Add { id, .. } | SessionAction::Remove { id } | SessionAction::Logout { id } => Some(id),
+                SessionAction::Add { id, .. }
+                | SessionAction::Remove { id }
+                | SessionAction::Logout { id }
+                | SessionAction::Link { id, .. } => Some(id),
                 SessionAction::List { .. } => None,
             };
             if let Some(Err(e)) = id.map(|id| crate::sessions::check_id(id)) {
@@ -537,6 +554,15 @@ async fn session_action(m: &SessionManager, action: SessionAction) -> Result<(),
         SessionAction::Logout { id } => {
             m.logout(&id).await?;
             println!("session `{id}` is logged out of WhatsApp");
+        }
+        SessionAction::Link { id, phone } => {
+            if let Some(pid) = in_use(m, &id) {
+                return Err(SessionError::Conflict {
+                    id,
+                    message: format!("a running host has it open (Chromium pid {pid}): use POST /api/sessions/{{id}}/pairing-code there"),
+                });
+            }
+            crate::link_cli::link(m, &id, &phone).await?;
         }
     }
     Ok(())

@@ -47,7 +47,7 @@ fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -
 
 /// `vigil doctor`: loads the config (from `path`, else as `vigil run` would), runs the checks,
 /// prints them; failure when any failed.
-pub async fn main(path: Option<&Path>) -> std::process::ExitCode {
+pub async fn main(path: Option<&Path>, canary: bool) -> std::process::ExitCode {
     let config = match crate::config::load(path, std::env::vars()) {
         Ok((c, _)) => c,
         Err(e) => {
@@ -55,7 +55,10 @@ pub async fn main(path: Option<&Path>) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let checks = doctor(&config).await;
+    let mut checks = doctor(&config).await;
+    if canary {
+        checks.push(site_canary(&config).await);
+    }
     for c in &checks {
         println!("{c}");
     }
@@ -80,6 +83,39 @@ pub async fn doctor(config: &Config) -> Vec<Check> {
         folder("scripts", &config.scripts_dir, true),
         folder("plugins", &config.plugins_dir, false),
     ]
+}
+
+/// The bridge's canary on the configured site (`--canary`), in a throwaway profile.
+async fn site_canary(config: &Config) -> Check {
+    const NAME: &str = "site canary";
+    use crate::sessions::canary::{probe, CanaryReport};
+    let site = match config.sessions.site {
+        crate::config::SiteKind::Real => "https://web.whatsapp.com/".to_string(),
+        crate::config::SiteKind::Simulator => {
+            format!("the simulator on port {}", config.sessions.simulator_port.unwrap_or_default())
+        }
+    };
+    match probe(config).await {
+        Ok(CanaryReport::Compatible { version }) => pass(
+            NAME,
+            format!("{site} (WhatsApp Web {}) has every internal the bridge needs", version.as_deref().unwrap_or("?")),
+        ),
+        Ok(CanaryReport::Incompatible { version, missing, problems }) => fail(
+            NAME,
+            format!(
+                "{site} (WhatsApp Web {}) lacks: {} ({})",
+                version.as_deref().unwrap_or("?"),
+                missing.join(", "),
+                problems.join("; ")
+            ),
+            "the site changed: update vigil, or put a fixed bridge at sessions.bridge (VIGIL_SESSIONS__BRIDGE)",
+        ),
+        Err(e) => fail(
+            NAME,
+            format!("cannot run the canary on {site}: {e}"),
+            "check that this machine reaches the site and that the chromium check passes",
+        ),
+    }
 }
 
 /// `name` as a path, or looked up in `PATH` when it has no `/`.

@@ -22,6 +22,7 @@
 //! - [`webhooks`]: events POSTed to `[[webhooks]]` receivers, signed, retried, in order.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
+//! - [`link_cli`]: `vigil session link <id> --phone …`: linking by pairing code from the terminal.
 //! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it).
@@ -48,6 +49,7 @@ pub mod duration;
 pub mod events;
 pub mod fsutil;
 pub mod host;
+pub mod link_cli;
 pub mod scaffold;
 pub mod scheduler;
 pub mod sessions;

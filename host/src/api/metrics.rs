@@ -121,6 +121,12 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Result<impl IntoRe
     for s in &sessions {
         let _ = writeln!(out, "vigil_session_running{{session=\"{}\"}} {}", esc(&s.id), u8::from(s.running));
     }
+    family(&mut out, "vigil_session_site_info", "gauge", "The WhatsApp Web version each session's page runs (1).");
+    for s in &sessions {
+        if let Some(v) = &s.site_version {
+            let _ = writeln!(out, "vigil_session_site_info{{session=\"{}\",version=\"{}\"}} 1", esc(&s.id), esc(v));
+        }
+    }
     family(&mut out, "vigil_session_crash_restarts", "gauge", "Restarts after crashes, in all (persisted).");
     for s in &sessions {
         let _ = writeln!(out, "vigil_session_crash_restarts{{session=\"{}\"}} {}", esc(&s.id), s.restarts);

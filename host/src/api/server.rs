@@ -32,6 +32,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/sessions", get(sessions::list).post(sessions::create))
         .route("/api/sessions/{id}", get(sessions::get).delete(sessions::delete))
         .route("/api/sessions/{id}/qr", get(sessions::qr))
+        .route("/api/sessions/{id}/pairing-code", post(sessions::pairing_code))
         .route("/api/sessions/{id}/logout", post(sessions::logout))
         .route("/api/sessions/{id}/restart", post(sessions::restart))
         .route("/api/sessions/{id}/backup", post(sessions::backup))

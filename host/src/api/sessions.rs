@@ -21,6 +21,8 @@ pub(crate) struct SessionView {
     info: SessionInfo,
     /// The QR text while the page shows one (status `qr`), else `null`.
     qr: Option<String>,
+    /// The pairing code (link with phone number) while the page shows one, else `null`.
+    pairing_code: Option<String>,
 }
 
 impl ApiState {
@@ -29,7 +31,8 @@ impl ApiState {
             info.owner = owners.get(&info.id).cloned();
         }
         let qr = self.inner.sessions.qr(&info.id).ok().flatten();
-        SessionView { info, qr }
+        let pairing_code = self.inner.sessions.pairing_code_shown(&info.id);
+        SessionView { info, qr, pairing_code }
     }
 
     async fn owners_map(&self) -> std::collections::BTreeMap<String, String> {
@@ -224,6 +227,26 @@ pub(crate) struct SendBody {
     /// Idempotency key: a second request with the same key sends nothing and answers the
     /// first message's id.
     key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PairingCodeBody {
+    /// The phone number of the account to link, international format.
+    phone: String,
+}
+
+/// `POST /api/sessions/{id}/pairing-code {"phone": "+34 600 000 000"}` → `{"code": "ABCD1234"}`.
+pub(crate) async fn pairing_code(
+    State(state): State<ApiState>,
+    PathArgs(id): PathArgs<String>,
+    JsonBody(body): JsonBody<PairingCodeBody>,
+) -> Result<Json<Value>, ApiError> {
+    id_ok(&id)?;
+    phone::person_wid(&body.phone)?;
+    state.inner.sessions.get(&id)?;
+    let code = state.inner.sessions.pairing_code(&id, &body.phone).await?;
+    Ok(Json(json!({ "code": code })))
 }
 
 pub(crate) async fn send(

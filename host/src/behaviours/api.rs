@@ -365,6 +365,13 @@ impl Api {
         self.session_call("mark", format!("{id} -> {status}: {reason}"), self.svc.sessions.mark(id, status, reason))
     }
 
+    /// `pairing_code(id, phone)`: starts linking the session by phone number; the code to
+    /// type on the phone (renewed while unlinked: `session.pairing_code`).
+    pub fn pairing_code(&self, id: &str, phone: &str) -> Result<String, HostError> {
+        self.require("pairing_code", Capability::SessionsControl)?;
+        self.session_call("pairing_code", format!("{id} for {phone}"), self.svc.sessions.pairing_code(id, phone))
+    }
+
     pub fn backup(&self, id: &str) -> Result<String, HostError> {
         self.require("backup", Capability::SessionsControl)?;
         self.session_call("backup", id.to_string(), self.svc.sessions.backup(id))

@@ -343,3 +343,51 @@ async fn cleanup_removes_session_folders_with_no_session_and_keeps_the_others() 
     assert!(sessions_dir.join("other").exists());
     t.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn monitor_says_when_the_site_version_changed_since_the_session_was_ready() {
+    let t = run("monitor", "", |s| {
+        s.add("moved", SessionStatus::Ready, "UNPAIRED");
+        s.set_site_versions("moved", Some("2.3000.2"), Some("2.3000.1"));
+        s.add("same", SessionStatus::Ready, "UNPAIRED");
+        s.set_site_versions("same", Some("2.3000.1"), Some("2.3000.1"));
+    })
+    .await;
+    t.pass(min(61)).await;
+    let out = t.outbox().await;
+    let moved = out.iter().find(|e| e.email.text.contains("\"moved\"")).expect("email about `moved`");
+    assert!(moved.email.text.contains("2.3000.1 → 2.3000.2"), "{}", moved.email.text);
+    let same = out.iter().find(|e| e.email.text.contains("\"same\"")).expect("email about `same`");
+    assert!(!same.email.text.contains("cambió de versión"), "{}", same.email.text);
+    t.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn monitor_emails_once_per_site_version_when_the_site_is_incompatible() {
+    let t = run("monitor", "", |s| s.add("main", SessionStatus::Error, "")).await;
+    let incompatible = |version: &str| Event {
+        name: "site.incompatible".into(),
+        source: "host".into(),
+        at: Utc::now(),
+        data: serde_json::json!({
+            "session": "main", "version": version, "missing": ["WAWebCmd.Cmd", "WAWebCollections.Msg"],
+            "reason": "WhatsApp Web changed",
+        }),
+        depth: 0,
+    };
+    t.host.bus().publish(incompatible("2.3000.9"));
+    t.pass(Duration::from_secs(1)).await;
+    t.host.bus().publish(incompatible("2.3000.9"));
+    t.pass(Duration::from_secs(1)).await;
+    let out = t.outbox().await;
+    assert_eq!(out.len(), 1, "one email per site version: {out:?}");
+    let text = &out[0].email.text;
+    assert!(
+        text.contains("2.3000.9") && text.contains("- WAWebCmd.Cmd") && text.contains("- WAWebCollections.Msg"),
+        "{text}"
+    );
+    t.host.bus().publish(incompatible("2.3000.10"));
+    t.pass(Duration::from_secs(1)).await;
+    assert_eq!(t.outbox().await.len(), 2, "a new version is news");
+    t.stop().await;
+}

@@ -278,6 +278,16 @@ pub struct SessionsConfig {
     /// On stop or shutdown, how long each browser may take to close cleanly (its profile is
     /// flushed) before it is killed. Default `10s`.
     pub stop_timeout: HumanDuration,
+    /// Present the page as a desktop browser, as independent clients do: a desktop user agent
+    /// (not `HeadlessChrome`) and `--disable-blink-features=AutomationControlled` (so
+    /// `navigator.webdriver` is false). Default `true`.
+    pub desktop: bool,
+    /// The user agent when `desktop` is on. Default: a desktop Chrome on Linux
+    /// (`Mozilla/5.0 (X11; Linux x86_64) … Chrome/… Safari/537.36`).
+    pub user_agent: Option<String>,
+    /// How often a pairing code (link with phone number) is renewed while the page is not
+    /// linked yet; the site's own codes last about 3 minutes. Default `3m`.
+    pub pairing_code_renew: HumanDuration,
 }
 
 impl Default for SessionsConfig {
@@ -301,6 +311,9 @@ impl Default for SessionsConfig {
             ping_interval: HumanDuration(Duration::from_secs(30)),
             ping_timeout: HumanDuration(Duration::from_secs(10)),
             stop_timeout: HumanDuration(Duration::from_secs(10)),
+            desktop: true,
+            user_agent: None,
+            pairing_code_renew: HumanDuration(Duration::from_secs(180)),
         }
     }
 }

@@ -110,6 +110,7 @@ function renderSession(card, s) {
     ["browser", s.running ? "running" : "not running"], ["last seen", when(s.last_seen)], ["owner", s.owner || "—"],
   ];
   if (s.restarts !== undefined) rows.push(["restarts", s.restarts]);
+  if (s.site_version) rows.push(["WhatsApp Web", s.site_version]);
   if (s.error) rows.push(["error", s.error]);
   card.replaceChildren(
     el("h3", {}, s.id, el("span", { class: "pill " + s.status, "data-role": "status" }, s.status)),
@@ -119,6 +120,13 @@ function renderSession(card, s) {
     const img = keepQr || el("img", { class: "qr-code", alt: `QR code to link ${s.id}` });
     card.append(img, el("p", { class: "hint" }, "On the phone: WhatsApp → Linked devices → Link a device, and scan."));
     if (qrShown.get(s.id) !== s.qr) loadQr(s.id, s.qr, img);
+    if (s.pairing_code) {
+      const code = s.pairing_code.length === 8 ? s.pairing_code.slice(0, 4) + "-" + s.pairing_code.slice(4) : s.pairing_code;
+      card.append(el("p", { class: "pairing-code", "data-role": "pairing-code" }, code),
+        el("p", { class: "hint" }, "Or: Linked devices → Link a device → Link with phone number instead, and type this code."));
+    } else {
+      card.append(el("button", { onclick: () => askCode(s.id) }, "link with phone number…"));
+    }
   } else {
     qrShown.delete(s.id);
   }
@@ -156,6 +164,17 @@ function outcome(t) {
   const o = t.outcome;
   if (!o || o === "ok" || o.ok !== undefined || o.outcome === "ok") return "ok";
   return o.message || o.limit || JSON.stringify(o);
+}
+
+async function askCode(id) {
+  const phone = prompt(`Phone number of the account to link to ${id} (e.g. +34 600 000 000):`);
+  if (!phone) return;
+  try {
+    await api(`/api/sessions/${encodeURIComponent(id)}/pairing-code`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ phone }),
+    });
+  } catch (e) { alert(String(e.message || e)); }
+  refreshSessions();
 }
 
 async function refreshBehaviours() {

@@ -31,6 +31,8 @@ pub(crate) struct Live {
     pub script: Option<ScriptIdentifier>,
     /// Chromium's pid (its process group).
     pub pid: Option<i32>,
+    /// The pairing code on screen (link with phone number), while the page shows one.
+    pub pairing_code: Option<String>,
 }
 
 pub(crate) struct SessionCell {
@@ -64,6 +66,7 @@ impl SessionCell {
                 page: None,
                 script: None,
                 pid: None,
+                pairing_code: None,
             }),
             persist: tokio::sync::Mutex::new(()),
             records,

@@ -16,6 +16,10 @@ pub trait SessionControl: Sessions {
     fn get(&self, id: &str) -> Result<SessionInfo, SessionError>;
     /// The QR the session's page shows now (`None` when it is not waiting for a scan).
     fn qr(&self, id: &str) -> Result<Option<String>, SessionError>;
+    /// The pairing code the page shows now (link with phone number), if one was asked for.
+    fn pairing_code_shown(&self, _id: &str) -> Option<String> {
+        None
+    }
     /// Adds a session (`stopped`), and starts it when `start`. [`SessionError::Exists`] when
     /// the id is taken.
     async fn create(&self, id: &str, label: Option<&str>, start: bool) -> Result<SessionInfo, SessionError>;
@@ -42,6 +46,10 @@ impl SessionControl for SessionManager {
         super::check_id(id)?;
         self.info(id)?;
         Ok(SessionManager::qr(self, id))
+    }
+
+    fn pairing_code_shown(&self, id: &str) -> Option<String> {
+        SessionManager::pairing_code_shown(self, id)
     }
 
     async fn create(&self, id: &str, label: Option<&str>, start: bool) -> Result<SessionInfo, SessionError> {

@@ -194,6 +194,11 @@ impl SessionManager {
         self.cell(id).ok()?.with(|l| l.qr.clone())
     }
 
+    /// The pairing code the session's page shows now (link with phone number), if any.
+    pub fn pairing_code_shown(&self, id: &str) -> Option<String> {
+        self.cell(id).ok()?.with(|l| l.pairing_code.clone())
+    }
+
     /// The pid of the session's Chromium (the leader of its process group), while it runs.
     pub fn chromium_pid(&self, id: &str) -> Option<i32> {
         self.cell(id).ok()?.with(|l| l.pid)
@@ -536,7 +541,11 @@ impl SessionManager {
         tokio::task::spawn_blocking(chromium::sweep).await.ok();
     }
 
-    fn running_page(&self, id: &str, what: &str) -> Result<(Arc<SessionCell>, chromiumoxide::Page), SessionError> {
+    pub(super) fn running_page(
+        &self,
+        id: &str,
+        what: &str,
+    ) -> Result<(Arc<SessionCell>, chromiumoxide::Page), SessionError> {
         check_id(id)?;
         let cell = self.cell(id)?;
         match cell.page() {
@@ -545,7 +554,7 @@ impl SessionManager {
         }
     }
 
-    async fn eval(
+    pub(super) async fn eval(
         &self,
         id: &str,
         page: &chromiumoxide::Page,
@@ -563,6 +572,10 @@ impl SessionManager {
 
 #[async_trait]
 impl Sessions for SessionManager {
+    async fn pairing_code(&self, id: &str, phone: &str) -> Result<String, SessionError> {
+        super::pairing::request(self, id, phone, self.inner.settings.pairing_code_renew).await
+    }
+
     async fn list(&self) -> Result<Vec<SessionInfo>, SessionError> {
         Ok(self.inner.sessions.lock().expect("sessions").values().map(|e| e.cell.info()).collect())
     }
@@ -581,7 +594,7 @@ impl Sessions for SessionManager {
     }
 
     async fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError> {
-        let wid = phone::to_wid(to)?;
+        let wid = phone::person_wid(to)?;
         let (cell, page) = self.running_page(id, "send_text")?;
         self.inner
             .sent

@@ -99,6 +99,8 @@ impl MemorySessions {
             error: None,
             running: true,
             restarts: 0,
+            site_version: None,
+            healthy_site_version: None,
         };
         self.inner.lock().unwrap().sessions.insert(id.into(), Session { info, answering: true, qr: None });
     }
@@ -140,6 +142,8 @@ impl MemorySessions {
             error: None,
             running: start,
             restarts: 0,
+            site_version: None,
+            healthy_site_version: None,
         };
         inner.sessions.insert(id.into(), Session { info: info.clone(), answering: true, qr: None });
         Ok(info)
@@ -153,6 +157,14 @@ impl MemorySessions {
     pub fn set_answering(&self, id: &str, answering: bool) {
         if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
             s.answering = answering;
+        }
+    }
+
+    /// The site version the page runs now, and the one when the session was last ready.
+    pub fn set_site_versions(&self, id: &str, now: Option<&str>, healthy: Option<&str>) {
+        if let Some(s) = self.inner.lock().unwrap().sessions.get_mut(id) {
+            s.info.site_version = now.map(str::to_string);
+            s.info.healthy_site_version = healthy.map(str::to_string);
         }
     }
 
@@ -250,6 +262,13 @@ impl Sessions for MemorySessions {
             self.inner.lock().unwrap().keys.insert(k.into(), msg_id.clone());
         }
         Ok(msg_id)
+    }
+
+    async fn pairing_code(&self, id: &str, phone: &str) -> Result<String, SessionError> {
+        let wid = phone::person_wid(phone)?;
+        self.with(id, |_, _| ())?;
+        self.act(id, "pairing_code", wid);
+        Ok("MEMO1234".into())
     }
 
     async fn activity(&self, id: &str) -> Result<(), SessionError> {

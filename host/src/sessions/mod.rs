@@ -20,6 +20,11 @@
 //! - [`backup`]: tar + zstd archives with sha256 manifests; verified restore.
 //! - `budget`: the restart budget and backoff.
 //! - `settings`: `[sessions]` resolved (the Chromium command line).
+//! - [`canary`]: `vigil doctor --canary`: the bridge's canary on the configured site, in a
+//!   throwaway profile.
+//! - `pairing`: linking by phone number (a pairing code instead of a QR).
+//! - `desktop`: the switches that make the page a desktop browser (user agent, no automation flag).
+//! - `site`: the site's version per session and the bridge's canary report.
 //! - `bridge_watch`: re-injects a bridge file when it changes.
 //! - [`qr`]: a QR for the terminal.
 //! - [`id`]: session ids (`^[a-z0-9][a-z0-9_-]{0,62}$`).
@@ -31,19 +36,23 @@ pub mod backup;
 mod bridge_watch;
 mod browser;
 mod budget;
+pub mod canary;
 mod cell;
 pub mod chromium;
 pub mod control;
+mod desktop;
 pub mod id;
 pub mod manager;
 pub mod memory;
 pub mod orphans;
+mod pairing;
 pub mod phone;
 pub mod profile;
 pub mod qr;
 pub mod records;
 mod sent_keys;
 mod settings;
+mod site;
 mod supervisor;
 
 pub use backup::{BackupError, BackupInfo};
@@ -135,6 +144,10 @@ pub struct SessionInfo {
     pub running: bool,
     /// Restarts after crashes, in all.
     pub restarts: u64,
+    /// WhatsApp Web's version as the page last said (`window.Debug.VERSION`).
+    pub site_version: Option<String>,
+    /// The site version when the session was last `ready`.
+    pub healthy_site_version: Option<String>,
 }
 
 /// Errors of session calls; each names the session and what was tried.
@@ -189,6 +202,13 @@ pub trait Sessions: Send + Sync + 'static {
     /// then does `remove_orphan_folders` remove anything. Default: no.
     fn owns_folders(&self) -> bool {
         false
+    }
+    /// Starts linking the session by phone number instead of a QR (WhatsApp → Linked devices →
+    /// Link with phone number): answers the 8-character code to type on the phone `phone`,
+    /// renewed while the session is not linked (`session.pairing_code` each time).
+    async fn pairing_code(&self, id: &str, phone: &str) -> Result<String, SessionError> {
+        let _ = phone::person_wid(phone)?;
+        Err(SessionError::Failed { id: id.into(), message: "this host runs no browser to link".into() })
     }
 }
 

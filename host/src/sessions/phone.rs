@@ -39,9 +39,28 @@ pub fn to_wid(input: &str) -> Result<String, SessionError> {
     }
 }
 
+/// [`to_wid`] for a person: a group id (`…@g.us`) is refused, naming it.
+pub fn person_wid(input: &str) -> Result<String, SessionError> {
+    let wid = to_wid(input)?;
+    if wid.ends_with("@g.us") {
+        return Err(SessionError::BadInput(format!(
+            "`{input}` is a group: sending to groups (and linking them) is not supported yet; write a person's \
+             number in international format, e.g. `+34 600 000 000`"
+        )));
+    }
+    Ok(wid)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::to_wid;
+    use super::{person_wid, to_wid};
+
+    #[test]
+    fn groups_are_refused_where_a_person_is_needed() {
+        let e = person_wid("120363000000000000-1@g.us").unwrap_err().to_string();
+        assert!(e.contains("120363000000000000-1@g.us") && e.contains("not supported"), "{e}");
+        assert_eq!(person_wid("+34 600 000 000").unwrap(), "34600000000@c.us");
+    }
 
     #[test]
     fn accepts_the_ways_people_write_numbers() {

@@ -37,6 +37,12 @@ pub struct SessionRecord {
     /// Restarts after crashes, in all.
     #[serde(default)]
     pub restarts: u64,
+    /// WhatsApp Web's version (`window.Debug.VERSION`) as the page last said.
+    #[serde(default)]
+    pub site_version: Option<String>,
+    /// The site version when the session was last `ready`.
+    #[serde(default)]
+    pub healthy_site_version: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,6 +59,8 @@ impl SessionRecord {
             error: None,
             linked: false,
             restarts: 0,
+            site_version: None,
+            healthy_site_version: None,
             created_at: now,
             updated_at: now,
         }
@@ -70,6 +78,8 @@ impl SessionRecord {
             error: self.error.clone(),
             running,
             restarts: self.restarts,
+            site_version: self.site_version.clone(),
+            healthy_site_version: self.healthy_site_version.clone(),
         }
     }
 }

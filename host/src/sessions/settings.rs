@@ -44,6 +44,8 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub stop_timeout: Duration,
+    /// How often a pairing code is renewed while the page is unlinked.
+    pub pairing_code_renew: Duration,
 }
 
 impl Settings {
@@ -70,6 +72,8 @@ impl Settings {
                 switches.extend(whatsapp::simulator_switches(port));
             }
         }
+        // A desktop browser, not an automated headless one (issue 10): kept apart on purpose.
+        switches.extend(super::desktop::switches(c.desktop, c.user_agent.as_deref()));
         for s in &c.extra_switches {
             let s = s.trim();
             if !s.is_empty() {
@@ -93,6 +97,7 @@ impl Settings {
             ping_interval: c.ping_interval.0,
             ping_timeout: c.ping_timeout.0,
             stop_timeout: c.stop_timeout.0,
+            pairing_code_renew: c.pairing_code_renew.0,
         })
     }
 

@@ -19,6 +19,7 @@ use super::cell::SessionCell;
 use super::chromium;
 use super::profile::{self, Health};
 use super::settings::Settings;
+use super::site;
 use super::SessionStatus;
 use crate::sites::whatsapp::bridge::{phone_of, JS_PING};
 use crate::sites::whatsapp::{classify, Bridge, PageEvent, Phase, CRITICAL_PATHS};
@@ -184,6 +185,7 @@ impl Supervisor {
             l.page = None;
             l.pid = None;
             l.qr = None;
+            l.pairing_code = None;
         });
         self.cell.set_status(SessionStatus::Stopped, None).await;
     }
@@ -269,6 +271,7 @@ impl Supervisor {
             l.script = None;
             l.pid = None;
             l.qr = None;
+            l.pairing_code = None;
             l.unresponsive = false;
         });
     }
@@ -285,11 +288,23 @@ impl Supervisor {
         match event {
             PageEvent::Hello { state, synced, me, bridge, version } => {
                 tracing::debug!(state = %state, synced, bridge = bridge.as_deref().unwrap_or(""), version = version.as_deref().unwrap_or(""), "bridge installed");
+                site::on_version(&self.cell, version.as_deref()).await;
+                if self.cell.status() == SessionStatus::Error {
+                    // Installed after all (the canary's modules came late): out of `error`.
+                    self.cell.set_status(SessionStatus::Starting, None).await;
+                }
                 self.cell.with(|l| l.synced = synced);
                 self.on_state(&state).await;
                 if synced {
                     self.on_synced(me).await;
                 }
+            }
+            PageEvent::Incompatible { bridge, version, missing, problems } => {
+                site::on_incompatible(&self.cell, bridge.as_deref(), version.as_deref(), &missing, &problems).await
+            }
+            PageEvent::PairingCode { code } => {
+                self.cell.with(|l| l.pairing_code = Some(code.clone()));
+                self.cell.publish("session.pairing_code", json!({ "code": code }));
             }
             PageEvent::State { state } => self.on_state(&state).await,
             PageEvent::Synced { me } => {
@@ -306,7 +321,15 @@ impl Supervisor {
                 }
                 self.cell.publish("session.qr", json!({ "qr": qr }));
             }
-            PageEvent::Logout {} => self.logged_out("logged out in WhatsApp Web").await,
+            PageEvent::Logout { event } => {
+                let reason = match event.as_deref() {
+                    Some(e @ ("logout_from_bridge" | "starting_logout_from_bridge")) => {
+                        format!("logged out in WhatsApp Web (the site said {e}: the phone unlinked this device)")
+                    }
+                    _ => "logged out in WhatsApp Web".to_string(),
+                };
+                self.logged_out(&reason).await
+            }
             PageEvent::Message { message } => {
                 if message.from_me {
                     return;
@@ -377,6 +400,7 @@ impl Supervisor {
                 l.record.phone = phone.clone();
             }
             l.qr = None;
+            l.pairing_code = None;
         });
         let connected = self.cell.with(|l| l.record.wa_state.as_deref() == Some("CONNECTED") && !l.unresponsive);
         if connected {
@@ -391,6 +415,7 @@ impl Supervisor {
             let first = !l.record.linked;
             l.record.linked = true;
             l.record.last_seen = Some(now);
+            l.record.healthy_site_version = l.record.site_version.clone();
             first
         });
         if self.cell.set_status(SessionStatus::Ready, None).await || first_link {

@@ -31,11 +31,12 @@ impl SessionRecords for Store {
     async fn upsert(&self, r: &SessionRecord) -> Result<(), RecordsError> {
         let json = serde_json::to_string(r).expect("serializable");
         let query = sqlx::query(
-            "INSERT INTO sessions (id, label, phone, status, wa_state, last_seen_ms, error_message, metadata, restarts, created_ms, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            "INSERT INTO sessions (id, label, phone, status, wa_state, last_seen_ms, error_message, metadata, restarts, created_ms, updated_ms, site_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (id) DO UPDATE SET label = excluded.label, phone = excluded.phone, status = excluded.status,
                  wa_state = excluded.wa_state, last_seen_ms = excluded.last_seen_ms, error_message = excluded.error_message,
-                 metadata = excluded.metadata, restarts = excluded.restarts, updated_ms = excluded.updated_ms",
+                 metadata = excluded.metadata, restarts = excluded.restarts, updated_ms = excluded.updated_ms,
+                 site_version = excluded.site_version",
         )
         .bind(&r.id)
         .bind(r.label.as_deref())
@@ -47,7 +48,8 @@ impl SessionRecords for Store {
         .bind(json)
         .bind(r.restarts as i64)
         .bind(ms(r.created_at))
-        .bind(ms(r.updated_at));
+        .bind(ms(r.updated_at))
+        .bind(r.site_version.as_deref());
         self.guarded(query.execute(self.pool())).await.map_err(q("saving a session")).map_err(err)?;
         Ok(())
     }

@@ -110,6 +110,18 @@ pub struct PageStatus {
     pub qr: Option<String>,
     /// The browser profile's id (`localStorage.WABrowserId`).
     pub browser_id: String,
+    /// The pairing code (link with phone number) this page shows, while it shows one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing_code: Option<String>,
+    /// `window.Debug.VERSION` of this page load.
+    #[serde(default)]
+    pub version: String,
+    /// The browser's `navigator.userAgent`.
+    #[serde(default)]
+    pub user_agent: String,
+    /// The browser's `navigator.webdriver` (true in automated Chromium unless disabled).
+    #[serde(default)]
+    pub webdriver: bool,
 }
 
 /// One account in `GET /status`.
@@ -134,6 +146,10 @@ pub struct Message {
     pub body: String,
     /// Unix seconds when the server received it.
     pub t: i64,
+    /// The link preview's URL when the client sent it through the link-preview path
+    /// (`WAWebLinkPreviewChatAction`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_preview: Option<String>,
 }
 
 /// `POST /scan`.
@@ -168,6 +184,19 @@ pub struct IncomingRequest {
     /// The account to deliver to; none = every connected account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// Arrives as `type: 'ciphertext'` with no body and is decrypted (body set, `type` →
+    /// `chat`, `change:type`) this many ms later; none = arrives decrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext_ms: Option<u64>,
+}
+
+/// `POST /enter-code`: the phone enters a pairing code (WhatsApp → Linked devices → Link with
+/// phone number). Dashes and case are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnterCodeRequest {
+    /// The 8-character code the page shows.
+    pub code: String,
 }
 
 /// Answer to `POST /incoming`.

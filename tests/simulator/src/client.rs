@@ -9,9 +9,11 @@ use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::site::{Site, SiteRequest};
+
 use crate::api::{
-    Affected, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse, LogoutRequest, Message,
-    ScanRequest, ScanResponse, StateRequest, Status, WaState,
+    Affected, EnterCodeRequest, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse,
+    LogoutRequest, Message, ScanRequest, ScanResponse, StateRequest, Status, WaState,
 };
 
 /// Why a control call failed.
@@ -117,8 +119,38 @@ impl ControlClient {
 
     /// `POST /incoming`: `from` writes `body` to `to` (none = every linked account).
     pub async fn incoming(&self, from: &str, body: &str, to: Option<&str>) -> Result<IncomingResponse, ClientError> {
-        let request = IncomingRequest { from: from.to_owned(), body: body.to_owned(), to: to.map(str::to_owned) };
+        let request = IncomingRequest {
+            from: from.to_owned(),
+            body: body.to_owned(),
+            to: to.map(str::to_owned),
+            ciphertext_ms: None,
+        };
         self.post("/incoming", &request).await
+    }
+
+    /// `POST /incoming` with any fields (a ciphertext message that decrypts later, …).
+    pub async fn incoming_with(&self, request: &IncomingRequest) -> Result<IncomingResponse, ClientError> {
+        self.post("/incoming", request).await
+    }
+
+    /// `GET /site`: the site the next page load gets.
+    pub async fn site(&self) -> Result<Site, ClientError> {
+        self.call(Method::GET, "/site", None).await
+    }
+
+    /// `POST /site`: change the site from the next page load on.
+    pub async fn set_site(&self, request: &SiteRequest) -> Result<Site, ClientError> {
+        self.post("/site", request).await
+    }
+
+    /// `POST /enter-code`: the phone enters a pairing code.
+    pub async fn enter_code(&self, code: &str) -> Result<ScanResponse, ClientError> {
+        self.post("/enter-code", &EnterCodeRequest { code: code.to_owned() }).await
+    }
+
+    /// `POST /rotate-adv`: the ADV secret of the pages on the QR screen changes.
+    pub async fn rotate_adv(&self) -> Result<Affected, ClientError> {
+        self.call(Method::POST, "/rotate-adv", None).await
     }
 
     /// `POST /state`: force `state` on the linked pages (of `me`).

@@ -12,8 +12,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
-use crate::api::{ErrorBody, FaultRequest, IncomingRequest, LogoutRequest, ScanRequest, StateRequest};
+use crate::api::{
+    EnterCodeRequest, ErrorBody, FaultRequest, IncomingRequest, LogoutRequest, ScanRequest, StateRequest,
+};
 use crate::hub::{Hub, HubError};
+use crate::site::SiteRequest;
 
 /// The router of the control API.
 pub(crate) fn router(hub: Arc<Hub>) -> Router {
@@ -25,6 +28,9 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route("/state", post(force_state))
         .route("/logout-from-phone", post(logout_from_phone))
         .route("/fault", post(fault))
+        .route("/site", get(site).post(set_site))
+        .route("/enter-code", post(enter_code))
+        .route("/rotate-adv", post(rotate_adv))
         .with_state(hub)
 }
 
@@ -90,4 +96,22 @@ async fn logout_from_phone(State(hub): State<Arc<Hub>>, bytes: Bytes) -> Result<
 async fn fault(State(hub): State<Arc<Hub>>, bytes: Bytes) -> Result<Response, ApiError> {
     let r: FaultRequest = required_body(&bytes)?;
     Ok(Json(hub.set_fault(r.kind, r.ms)).into_response())
+}
+
+async fn site(State(hub): State<Arc<Hub>>) -> Response {
+    Json(hub.site()).into_response()
+}
+
+async fn set_site(State(hub): State<Arc<Hub>>, bytes: Bytes) -> Result<Response, ApiError> {
+    let r: SiteRequest = body(&bytes)?;
+    Ok(Json(hub.set_site(&r)).into_response())
+}
+
+async fn enter_code(State(hub): State<Arc<Hub>>, bytes: Bytes) -> Result<Response, ApiError> {
+    let r: EnterCodeRequest = required_body(&bytes)?;
+    Ok(Json(hub.enter_code(&r.code)?).into_response())
+}
+
+async fn rotate_adv(State(hub): State<Arc<Hub>>) -> Response {
+    Json(hub.rotate_adv()).into_response()
 }

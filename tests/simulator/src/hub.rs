@@ -20,6 +20,7 @@ use crate::api::{
     Status, WaState,
 };
 use crate::options::Options;
+use crate::site::{Site, SiteRequest};
 
 /// Events a page may not have read yet; a page that falls this far behind loses events.
 const PUSH_BUFFER: usize = 256;
@@ -53,7 +54,14 @@ pub(crate) enum Push {
     /// The phone scanned this page's QR.
     Paired { me: String, token: String },
     /// A message from a contact.
-    Incoming { id: String, from: String, body: String, t: i64 },
+    Incoming {
+        id: String,
+        from: String,
+        body: String,
+        t: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ciphertext_ms: Option<u64>,
+    },
     /// A sent message's ack changed.
     Ack { id: String, ack: i32 },
     /// A state forced by the control API.
@@ -62,6 +70,8 @@ pub(crate) enum Push {
     Logout,
     /// The fault in force changed.
     Fault(Fault),
+    /// The ADV secret changes while the QR shows (the page tells the server its new key).
+    RotateAdv,
 }
 
 /// The public keys a page puts in its QR (base64), sent when it says hello.
@@ -84,6 +94,13 @@ pub(crate) struct Hello {
     #[serde(default)]
     pub post_logout: bool,
     pub keys: QrKeys,
+    /// `window.Debug.VERSION` of this load.
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub user_agent: String,
+    #[serde(default)]
+    pub webdriver: bool,
 }
 
 /// The answer to a page's hello.
@@ -116,8 +133,22 @@ impl QrSession {
     }
 }
 
+/// A pairing code a page shows (link with phone number).
+struct Pairing {
+    code: String,
+    /// The account the code links (the phone number the client gave).
+    me: String,
+    expires: Instant,
+    /// Codes this page showed before (refused as expired).
+    previous: Vec<String>,
+}
+
 struct PageEntry {
     browser_id: String,
+    version: String,
+    user_agent: String,
+    webdriver: bool,
+    pairing: Option<Pairing>,
     /// The public keys of this page load, the same in every QR it shows.
     keys: QrKeys,
     state: String,
@@ -191,8 +222,10 @@ pub(crate) struct Hub {
     qr_refs: usize,
     sync_delay: Duration,
     ack_delay: Duration,
+    pairing_code_ttl: Duration,
     inner: Mutex<Inner>,
     fault: watch::Sender<Fault>,
+    site: Mutex<Site>,
 }
 
 impl Hub {
@@ -202,8 +235,13 @@ impl Hub {
             qr_refs: options.qr_refs.max(1),
             sync_delay: options.sync_delay,
             ack_delay: options.ack_delay,
+            pairing_code_ttl: options.pairing_code_ttl,
             inner: Mutex::new(Inner::default()),
             fault: watch::Sender::new(Fault::default()),
+            site: Mutex::new(Site {
+                late_modules_ms: millis(options.late_modules),
+                ..Site::new(options.version.clone())
+            }),
         })
     }
 
@@ -230,6 +268,10 @@ impl Hub {
         let (tx, rx) = mpsc::channel(PUSH_BUFFER);
         let mut entry = PageEntry {
             browser_id: hello.browser_id,
+            version: hello.version,
+            user_agent: hello.user_agent,
+            webdriver: hello.webdriver,
+            pairing: None,
             keys: hello.keys,
             state: WaState::Opening.as_str().to_owned(),
             has_synced: false,
@@ -365,7 +407,14 @@ impl Hub {
     }
 
     /// A message sent by the page's client. Returns the server time (ack 1).
-    pub(crate) fn send(self: &Arc<Self>, page: &str, id: String, to: String, body: String) -> Result<i64, HubError> {
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        page: &str,
+        id: String,
+        to: String,
+        body: String,
+        link_preview: Option<String>,
+    ) -> Result<i64, HubError> {
         let mut inner = self.lock();
         let entry = inner.pages.get(page).ok_or_else(|| HubError::NotFound(format!("no page {page}")))?;
         let me = entry.me.clone().ok_or_else(|| HubError::Conflict(format!("page {page} is not linked")))?;
@@ -376,7 +425,7 @@ impl Hub {
         }
         let to = normalize_wid(&to);
         tracing::info!(page, id = %id, from = %me, to = %to, "message sent");
-        inner.messages.push(Message { id: id.clone(), from: format!("{me}@c.us"), to, body, t });
+        inner.messages.push(Message { id: id.clone(), from: format!("{me}@c.us"), to, body, t, link_preview });
         drop(inner);
         let hub = Arc::clone(self);
         let page = page.to_owned();
@@ -435,6 +484,10 @@ impl Hub {
                 me: p.me.clone(),
                 qr: p.shown_qr(),
                 browser_id: p.browser_id.clone(),
+                pairing_code: p.pairing.as_ref().filter(|_| p.me.is_none()).map(|c| c.code.clone()),
+                version: p.version.clone(),
+                user_agent: p.user_agent.clone(),
+                webdriver: p.webdriver,
             })
             .collect();
         pages.sort_by_key(|p| p.id[1..].parse::<u64>().unwrap_or(0));
@@ -481,19 +534,98 @@ impl Hub {
                 .map(|(_, id)| id.clone())
                 .ok_or_else(|| HubError::NotFound("no page shows a QR code".into()))?,
         };
-        let token = new_token();
-        inner.tokens.insert(token.clone(), Device { me: me.clone() });
-        let queued = inner.queued.remove(&me).unwrap_or_default();
-        let entry = inner.pages.get_mut(&page).expect("page found above");
-        entry.qr = None;
-        entry.me = Some(me.clone());
-        entry.token = Some(token.clone());
-        entry.push(&page, Push::Paired { me: me.clone(), token });
-        for event in queued {
-            entry.push(&page, event);
-        }
         tracing::info!(page = %page, me = %me, "QR scanned");
-        Ok(ScanResponse { page, me })
+        Ok(link(&mut inner, page, me))
+    }
+
+    /// The page asks for a pairing code for `phone` (`startAltLinkingFlow`): a new 8-character
+    /// code, valid for the configured time; the page's previous code stops being valid.
+    pub(crate) fn pairing_code(&self, page: &str, phone: &str) -> Result<String, HubError> {
+        let me = normalize_me(phone)?;
+        let mut inner = self.lock();
+        let entry = inner.pages.get_mut(page).ok_or_else(|| HubError::NotFound(format!("no page {page}")))?;
+        if entry.me.is_some() {
+            return Err(HubError::Conflict(format!("page {page} is linked")));
+        }
+        let code = new_pairing_code();
+        let previous = entry
+            .pairing
+            .take()
+            .map(|p| {
+                let mut v = p.previous;
+                v.push(p.code);
+                v
+            })
+            .unwrap_or_default();
+        entry.pairing = Some(Pairing {
+            code: code.clone(),
+            me: me.clone(),
+            expires: Instant::now() + self.pairing_code_ttl,
+            previous,
+        });
+        tracing::info!(page, me = %me, "pairing code issued");
+        Ok(code)
+    }
+
+    /// The phone enters a pairing code: link the page showing it as the number it was asked for.
+    pub(crate) fn enter_code(&self, code: &str) -> Result<ScanResponse, HubError> {
+        let wanted: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_uppercase();
+        if wanted.len() != 8 {
+            return Err(HubError::BadRequest(format!("a pairing code has 8 letters or digits, not {code:?}")));
+        }
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let found = inner.pages.iter().find_map(|(id, p)| {
+            let pairing = p.pairing.as_ref().filter(|_| p.me.is_none())?;
+            if pairing.code == wanted {
+                Some(Ok((id.clone(), pairing.me.clone(), pairing.expires)))
+            } else if pairing.previous.contains(&wanted) {
+                Some(Err(HubError::Conflict("that pairing code has been replaced by a newer one".into())))
+            } else {
+                None
+            }
+        });
+        let (page, me) = match found {
+            None => return Err(HubError::NotFound("no page shows that pairing code".into())),
+            Some(Err(e)) => return Err(e),
+            Some(Ok((_, _, expires))) if expires <= now => {
+                return Err(HubError::Conflict("that pairing code has expired".into()))
+            }
+            Some(Ok((page, me, _))) => (page, me),
+        };
+        tracing::info!(page = %page, me = %me, "pairing code entered");
+        Ok(link(&mut inner, page, me))
+    }
+
+    /// The page's new ADV secret (after [`Push::RotateAdv`]): later QR texts carry it.
+    pub(crate) fn set_adv(&self, page: &str, adv: String) {
+        if let Some(entry) = self.lock().pages.get_mut(page) {
+            entry.keys.adv = adv;
+        }
+    }
+
+    /// The ADV secret of every page on the QR screen changes; answers how many pages.
+    pub(crate) fn rotate_adv(&self) -> Affected {
+        let inner = self.lock();
+        let mut pages = 0;
+        for (id, entry) in inner.pages.iter().filter(|(_, p)| p.me.is_none()) {
+            entry.push(id, Push::RotateAdv);
+            pages += 1;
+        }
+        Affected { pages, revoked: 0 }
+    }
+
+    /// The site the next page load gets.
+    pub(crate) fn site(&self) -> Site {
+        self.site.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `POST /site`: change the site from the next page load on.
+    pub(crate) fn set_site(&self, request: &SiteRequest) -> Site {
+        let mut site = self.site.lock().unwrap_or_else(|e| e.into_inner());
+        site.apply(request);
+        tracing::info!(version = %site.version, "site changed (from the next page load)");
+        site.clone()
     }
 
     pub(crate) fn messages(&self) -> Vec<Message> {
@@ -508,7 +640,13 @@ impl Hub {
         }
         let to = request.to.as_deref().map(normalize_me).transpose()?;
         let id = new_message_id();
-        let event = Push::Incoming { id: id.clone(), from, body: request.body, t: unix_now() };
+        let event = Push::Incoming {
+            id: id.clone(),
+            from,
+            body: request.body,
+            t: unix_now(),
+            ciphertext_ms: request.ciphertext_ms,
+        };
         let mut inner = self.lock();
         let mut delivered = 0;
         for (page, entry) in inner.linked_pages(to.as_deref()) {
@@ -596,6 +734,29 @@ impl Hub {
     }
 }
 
+/// Links `page` as `me` with a new device token (after a scan or an entered pairing code).
+fn link(inner: &mut Inner, page: String, me: String) -> ScanResponse {
+    let token = new_token();
+    inner.tokens.insert(token.clone(), Device { me: me.clone() });
+    let queued = inner.queued.remove(&me).unwrap_or_default();
+    let entry = inner.pages.get_mut(&page).expect("the caller found the page");
+    entry.qr = None;
+    entry.pairing = None;
+    entry.me = Some(me.clone());
+    entry.token = Some(token.clone());
+    entry.push(&page, Push::Paired { me: me.clone(), token });
+    for event in queued {
+        entry.push(&page, event);
+    }
+    ScanResponse { page, me }
+}
+
+/// An 8-character pairing code from the alphabet the real site uses (no 0, O, I, U).
+fn new_pairing_code() -> String {
+    const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTVWXYZ";
+    random::<8>().iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect()
+}
+
 /// `"34600000001"`, `"34600000001@c.us"` and `"+34 600 000 001"` are the same account.
 pub(crate) fn normalize_me(me: &str) -> Result<String, HubError> {
     let user = me.trim().split('@').next().unwrap_or_default().split(':').next().unwrap_or_default();
@@ -675,6 +836,9 @@ mod tests {
             me: me.map(str::to_owned),
             post_logout: false,
             keys: keys(),
+            version: String::new(),
+            user_agent: String::new(),
+            webdriver: false,
         }
     }
 
@@ -780,7 +944,7 @@ mod tests {
     async fn sends_are_recorded_with_the_sender_and_acked() {
         let hub = Hub::new(&Options { ack_delay: Duration::from_millis(1), ..options() });
         let (page, _, mut rx) = paired(&hub, "34600000001");
-        hub.send(&page, "m1".into(), "34600000002@c.us".into(), "hi".into()).unwrap();
+        hub.send(&page, "m1".into(), "34600000002@c.us".into(), "hi".into(), None).unwrap();
         let sent = hub.messages();
         assert_eq!(sent.len(), 1);
         assert_eq!(
@@ -791,7 +955,7 @@ mod tests {
         assert_eq!(ack.unwrap().unwrap(), Push::Ack { id: "m1".into(), ack: 2 });
 
         hub.set_fault(FaultKind::DropSends, None);
-        hub.send(&page, "m2".into(), "34600000002".into(), "lost".into()).unwrap();
+        hub.send(&page, "m2".into(), "34600000002".into(), "lost".into(), None).unwrap();
         assert_eq!(hub.messages().len(), 1, "dropped sends are not recorded");
     }
 
@@ -799,7 +963,7 @@ mod tests {
     async fn an_unlinked_page_cannot_send() {
         let hub = Hub::new(&options());
         let w = hub.hello(hello(None, None));
-        let r = hub.send(&w.page, "m".into(), "1@c.us".into(), "x".into());
+        let r = hub.send(&w.page, "m".into(), "1@c.us".into(), "x".into(), None);
         assert!(matches!(r, Err(HubError::Conflict(_))));
     }
 
@@ -811,6 +975,7 @@ mod tests {
                 from: "34600000009".into(),
                 body: "hello".into(),
                 to: Some("34600000001".into()),
+                ciphertext_ms: None,
             })
             .unwrap();
         assert!(r.queued);
@@ -819,7 +984,7 @@ mod tests {
             rx.try_recv().unwrap(),
             Push::Incoming { from, body, .. } if from == "34600000009@c.us" && body == "hello"
         ));
-        let none = hub.incoming(IncomingRequest { from: "x".into(), body: "b".into(), to: None });
+        let none = hub.incoming(IncomingRequest { from: "x".into(), body: "b".into(), to: None, ciphertext_ms: None });
         assert!(matches!(none, Err(HubError::BadRequest(_))));
     }
 
@@ -844,6 +1009,34 @@ mod tests {
         assert_eq!(f.kind, FaultKind::None);
         assert_eq!(start.elapsed(), Duration::from_millis(500));
         assert_eq!(hub.status().fault.kind, FaultKind::None);
+    }
+
+    #[tokio::test]
+    async fn a_pairing_code_links_as_its_number_and_old_or_wrong_codes_are_refused() {
+        let hub = Hub::new(&options());
+        let w = hub.hello(hello(None, None));
+        let mut rx = hub.take_events(&w.page).unwrap();
+        let first = hub.pairing_code(&w.page, "+34 600 000 005").unwrap();
+        assert_eq!(first.len(), 8);
+        let second = hub.pairing_code(&w.page, "34600000005").unwrap();
+        assert_eq!(hub.status().pages[0].pairing_code.as_deref(), Some(second.as_str()));
+        assert!(matches!(hub.enter_code(&first), Err(HubError::Conflict(_))), "a replaced code is refused");
+        assert!(matches!(hub.enter_code("ZZZZ-ZZZZ"), Err(HubError::NotFound(_))));
+        assert!(matches!(hub.enter_code("123"), Err(HubError::BadRequest(_))));
+        assert!(rx.try_recv().is_err(), "nothing linked yet");
+        let linked = hub.enter_code(&format!("{}-{}", &second[..4], second[4..].to_lowercase())).unwrap();
+        assert_eq!(linked.me, "34600000005");
+        assert!(matches!(rx.try_recv().unwrap(), Push::Paired { me, .. } if me == "34600000005"));
+        assert!(hub.pairing_code(&w.page, "34600000005").is_err(), "a linked page asks for no code");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pairing_code_expires() {
+        let hub = Hub::new(&Options { pairing_code_ttl: Duration::from_secs(180), ..options() });
+        let w = hub.hello(hello(None, None));
+        let code = hub.pairing_code(&w.page, "34600000005").unwrap();
+        tokio::time::advance(Duration::from_secs(181)).await;
+        assert!(matches!(hub.enter_code(&code), Err(HubError::Conflict(e)) if e.contains("expired")));
     }
 
     #[test]

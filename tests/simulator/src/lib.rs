@@ -20,6 +20,8 @@
 //! # Layout
 //! - `api`: the control API's wire types (`Status`, `Message`, `ScanRequest`, …).
 //! - `options`: [`Options`], ports and timings.
+//! - `site`: [`Site`], how the site behaves on the next page load (version, missing or late
+//!   modules, async ADV secret, logout events), changed with `POST /site`.
 //! - `hub`: the shared state and its rules — pages, device tokens, QR sessions, messages,
 //!   faults, the events pushed to each page.
 //! - `page`: the HTTPS side (`/`, `/app.js`, the page's `/api/…` and its event stream).
@@ -37,13 +39,16 @@ mod hub;
 mod options;
 mod page;
 mod simulator;
+mod site;
 mod tls;
 
 pub use api::{
-    AccountStatus, Affected, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse,
-    LogoutRequest, Message, PageStatus, Ready, ScanRequest, ScanResponse, StateRequest, Status, WaState,
+    AccountStatus, Affected, EnterCodeRequest, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest,
+    IncomingResponse, LogoutRequest, Message, PageStatus, Ready, ScanRequest, ScanResponse, StateRequest, Status,
+    WaState,
 };
 pub use client::{ClientError, ControlClient};
 pub use options::{Options, DEFAULT_VERSION};
 pub use simulator::{run, Simulator, StartError};
+pub use site::{Site, SiteRequest, DEFAULT_LATE_MODULES};
 pub use tls::TlsError;

@@ -35,6 +35,12 @@ struct Cli {
     /// window.Debug.VERSION.
     #[arg(long, env = "WA_SIM_WA_VERSION", default_value = wa_sim::DEFAULT_VERSION)]
     wa_version: String,
+    /// Milliseconds after which the late modules register (0 = at once).
+    #[arg(long, env = "WA_SIM_LATE_MODULES_MS", default_value_t = 0)]
+    late_modules_ms: u64,
+    /// Seconds a pairing code stays valid.
+    #[arg(long, env = "WA_SIM_PAIRING_CODE_TTL_S", default_value_t = 180)]
+    pairing_code_ttl_s: u64,
 }
 
 #[tokio::main]
@@ -53,6 +59,8 @@ async fn main() -> anyhow::Result<()> {
         sync_delay: Duration::from_millis(cli.sync_delay_ms),
         ack_delay: Duration::from_millis(cli.ack_delay_ms),
         version: cli.wa_version,
+        late_modules: Duration::from_millis(cli.late_modules_ms),
+        pairing_code_ttl: Duration::from_secs(cli.pairing_code_ttl_s),
     };
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

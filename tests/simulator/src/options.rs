@@ -25,6 +25,12 @@ pub struct Options {
     pub ack_delay: Duration,
     /// `window.Debug.VERSION`.
     pub version: String,
+    /// Some modules register this long after `window.Debug.VERSION` exists (zero = at once),
+    /// as on a cold load of the real site ([`crate::Site::late_modules_ms`]).
+    pub late_modules: Duration,
+    /// How long a pairing code (link with phone number) stays valid; the client asks for a new
+    /// one before that (the real site renews about every 3 minutes).
+    pub pairing_code_ttl: Duration,
 }
 
 impl Default for Options {
@@ -38,6 +44,8 @@ impl Default for Options {
             sync_delay: Duration::from_millis(1500),
             ack_delay: Duration::from_millis(300),
             version: DEFAULT_VERSION.to_owned(),
+            late_modules: Duration::ZERO,
+            pairing_code_ttl: Duration::from_secs(180),
         }
     }
 }

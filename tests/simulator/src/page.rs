@@ -35,14 +35,13 @@ const APP_JS: &str = concat!(
 #[derive(Clone)]
 struct PageState {
     hub: Arc<Hub>,
-    app_js: Arc<str>,
     shutdown: CancellationToken,
 }
 
-/// The router of `web.whatsapp.com`.
-pub(crate) fn router(hub: Arc<Hub>, version: &str, shutdown: CancellationToken) -> Router {
-    let version = serde_json::to_string(version).unwrap_or_else(|_| "\"0\"".into());
-    let state = PageState { hub, app_js: APP_JS.replace("\"__WA_SIM_VERSION__\"", &version).into(), shutdown };
+/// The router of `web.whatsapp.com`. The page script is built at each load from the site in
+/// force then (its version, missing and late modules, …).
+pub(crate) fn router(hub: Arc<Hub>, shutdown: CancellationToken) -> Router {
+    let state = PageState { hub, shutdown };
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(app_js))
@@ -52,6 +51,8 @@ pub(crate) fn router(hub: Arc<Hub>, version: &str, shutdown: CancellationToken) 
         .route("/api/state", post(report_state))
         .route("/api/required", post(required))
         .route("/api/send", post(send))
+        .route("/api/pairing-code", post(pairing_code))
+        .route("/api/keys", post(keys))
         .route("/api/logout", post(logout))
         .route("/api/qr/refresh", post(refresh_qr))
         .route("/api/fault/hold", get(hold))
@@ -67,7 +68,10 @@ async fn index() -> Response {
 }
 
 async fn app_js(State(s): State<PageState>) -> Response {
-    no_store("application/javascript; charset=utf-8", s.app_js.to_string())
+    let site = s.hub.site();
+    let version = serde_json::to_string(&site.version).unwrap_or_else(|_| "\"0\"".into());
+    let js = APP_JS.replace("\"__WA_SIM_VERSION__\"", &version).replace("__WA_SIM_SITE__", &site.page_json());
+    no_store("application/javascript; charset=utf-8", js)
 }
 
 struct PageError(HubError);
@@ -150,10 +154,12 @@ struct Send {
     id: String,
     to: String,
     body: String,
+    #[serde(default)]
+    link_preview: Option<String>,
 }
 
 async fn send(State(s): State<PageState>, Json(m): Json<Send>) -> Response {
-    match s.hub.send(&m.page, m.id, m.to, m.body) {
+    match s.hub.send(&m.page, m.id, m.to, m.body, m.link_preview) {
         Ok(t) => Json(serde_json::json!({ "t": t })).into_response(),
         Err(e) => PageError(e).into_response(),
     }
@@ -169,6 +175,30 @@ async fn refresh_qr(State(s): State<PageState>, Json(q): Json<PageQuery>) -> Res
         Ok(reference) => Json(serde_json::json!({ "ref": reference })).into_response(),
         Err(e) => PageError(e).into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct PairingCodeAsk {
+    page: String,
+    phone: String,
+}
+
+async fn pairing_code(State(s): State<PageState>, Json(q): Json<PairingCodeAsk>) -> Response {
+    match s.hub.pairing_code(&q.page, &q.phone) {
+        Ok(code) => Json(serde_json::json!({ "code": code })).into_response(),
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Keys {
+    page: String,
+    adv: String,
+}
+
+async fn keys(State(s): State<PageState>, Json(k): Json<Keys>) -> StatusCode {
+    s.hub.set_adv(&k.page, k.adv);
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Deserialize)]

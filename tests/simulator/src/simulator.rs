@@ -73,7 +73,7 @@ impl Simulator {
         })?;
 
         let https_handle = axum_server::Handle::new();
-        let page_app = page::router(Arc::clone(&hub), &options.version, shutdown.clone());
+        let page_app = page::router(Arc::clone(&hub), shutdown.clone());
         let server = axum_server::from_tcp_rustls(https_listener, tls).map_err(|source| StartError::Bind {
             what: "https",
             addr: https,

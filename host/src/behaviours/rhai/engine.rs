@@ -158,6 +158,8 @@ fn session_map(s: crate::sessions::SessionInfo) -> Dynamic {
         "owner": s.owner,
         "error": s.error,
         "running": s.running,
+        "site_version": s.site_version,
+        "healthy_site_version": s.healthy_site_version,
     }))
 }
 
@@ -318,6 +320,10 @@ fn register(e: &mut Engine, api: &Arc<Api>) {
     let a = api.clone();
     e.register_fn("mark", move |ctx: NativeCallContext, id: &str, status: &str, reason: &str| -> RhaiResult<()> {
         a.mark(id, status, reason).map_err(|x| err(&ctx, x))
+    });
+    let a = api.clone();
+    e.register_fn("pairing_code", move |ctx: NativeCallContext, id: &str, phone: &str| -> RhaiResult<String> {
+        a.pairing_code(id, phone).map_err(|x| err(&ctx, x))
     });
     let a = api.clone();
     e.register_fn("backup", move |ctx: NativeCallContext, id: &str| -> RhaiResult<String> {

@@ -188,6 +188,10 @@ impl sessions::Host for State {
         self.api.touch(&id).map_err(error)
     }
 
+    fn pairing_code(&mut self, id: String, phone: String) -> Result<String, Error> {
+        self.api.pairing_code(&id, &phone).map_err(error)
+    }
+
     fn backup(&mut self, id: String) -> Result<String, Error> {
         self.api.backup(&id).map_err(error)
     }

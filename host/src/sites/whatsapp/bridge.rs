@@ -82,6 +82,20 @@ pub enum PageEvent {
         #[serde(default)]
         me: Option<String>,
     },
+    /// The canary: after waiting for the app, internals the bridge needs are missing (or of
+    /// the wrong kind), so it did not install.
+    Incompatible {
+        #[serde(default)]
+        bridge: Option<String>,
+        #[serde(default)]
+        version: Option<String>,
+        /// The internals, by name (`WAWebCmd.Cmd`).
+        #[serde(default)]
+        missing: Vec<String>,
+        /// What is wrong with each, in words.
+        #[serde(default)]
+        problems: Vec<String>,
+    },
     /// `Socket.state` changed.
     State { state: String },
     /// `Socket.hasSynced` became true: linked, loaded, ready.
@@ -91,8 +105,14 @@ pub enum PageEvent {
     },
     /// A new QR to scan.
     Qr { qr: String },
-    /// The app logged out.
-    Logout {},
+    /// The app logged out: `event` is the `WAWebCmd` event that said so (`logout`,
+    /// `starting_logout_from_bridge`, `logout_from_bridge`).
+    Logout {
+        #[serde(default)]
+        event: Option<String>,
+    },
+    /// A new pairing code (link with phone number) to type on the phone.
+    PairingCode { code: String },
     /// A new message (incoming or outgoing).
     Message { message: PageMessage },
     /// A message's ack changed.
@@ -122,6 +142,15 @@ pub const JS_ME: &str = "window.__vigil ? window.__vigil.me() : null";
 /// Logs out from the app (the page then shows a new QR).
 pub const JS_LOGOUT: &str = "window.__vigil.logout()";
 
+/// The canary's report now: `{bridge, version, missing, problems}`.
+pub const JS_CANARY: &str = "window.__vigil ? window.__vigil.canary() : null";
+
+/// The expression that asks the site for a pairing code for `phone` (digits, country code
+/// first) and renews it every `renew_ms` while the page is unlinked; resolves to the code.
+pub fn js_pairing_code(phone: &str, renew_ms: u128) -> String {
+    format!("window.__vigil.pairingCode({}, {renew_ms})", serde_json::Value::from(phone))
+}
+
 /// The expression that sends `body` to `to` and resolves to `{id, ack}` after the server's
 /// ack, or rejects after `timeout_ms`.
 pub fn js_send_text(to: &str, body: &str, timeout_ms: u128) -> String {
@@ -145,7 +174,20 @@ mod tests {
             PageEvent::parse(r#"{"type":"state","state":"CONNECTED"}"#).unwrap(),
             PageEvent::State { state: "CONNECTED".into() }
         );
-        assert_eq!(PageEvent::parse(r#"{"type":"logout"}"#).unwrap(), PageEvent::Logout {});
+        assert_eq!(PageEvent::parse(r#"{"type":"logout"}"#).unwrap(), PageEvent::Logout { event: None });
+        assert_eq!(
+            PageEvent::parse(r#"{"type":"logout","event":"logout_from_bridge"}"#).unwrap(),
+            PageEvent::Logout { event: Some("logout_from_bridge".into()) }
+        );
+        assert_eq!(
+            PageEvent::parse(r#"{"type":"pairing_code","code":"ABCD1234"}"#).unwrap(),
+            PageEvent::PairingCode { code: "ABCD1234".into() }
+        );
+        let i = PageEvent::parse(
+            r#"{"type":"incompatible","bridge":"b","version":"2.1","missing":["WAWebCmd"],"problems":["WAWebCmd: gone"]}"#,
+        )
+        .unwrap();
+        assert!(matches!(i, PageEvent::Incompatible { missing, .. } if missing == ["WAWebCmd"]));
         let m = PageEvent::parse(
             r#"{"type":"message","message":{"id":"false_1@c.us_X","from":"1@c.us","to":"2@c.us","body":"hi","t":5,"fromMe":false,"type":"chat","author":null}}"#,
         )

@@ -5,6 +5,8 @@
 // to log out (to /?post_logout=1).
 
 const VERSION = "__WA_SIM_VERSION__";
+// The site of this load (site.rs): missing and late modules, async ADV getter, logout events.
+const SITE = __WA_SIM_SITE__;
 const DEVICE_PLATFORM = 1;
 const sim = { page: null, syncDelayMs: 1500, fault: { kind: 'none' }, events: null, me: null };
 
@@ -45,7 +47,15 @@ const scheduleReport = () => {
     if (!reportTimer) reportTimer = setTimeout(reportModules, 50);
 };
 
-const define = (name, exports) => registry.set(name, exports);
+// A module this version lacks is never defined; a late one is defined SITE.lateMs after load.
+const missingModules = new Set(SITE.missing);
+const lateModules = new Set(SITE.lateMs > 0 ? SITE.late : []);
+const deferred = [];
+const define = (name, exports) => {
+    if (missingModules.has(name)) return;
+    if (lateModules.has(name)) deferred.push([name, exports]);
+    else registry.set(name, exports);
+};
 
 window.require = function require(name) {
     if (!asked.has(name)) {
@@ -72,7 +82,16 @@ const decodeB64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0)).
 const keyPair = () => ({ pubKey: randomBytes(32).buffer, privKey: randomBytes(32).buffer });
 const noiseInfo = { staticKeyPair: keyPair(), routingInfo: null };
 const registrationInfo = { registrationId: (randomBytes(2)[0] << 6) | 1, identityKeyPair: keyPair() };
-const advSecretKey = encodeB64(randomBytes(32));
+let advSecretKey = encodeB64(randomBytes(32));
+// The current site's getter is async (WAWebAdvSignatureApi); the old one was synchronous.
+const getADVSecretKey = () => (SITE.advAsync ? new Promise((resolve) => setTimeout(() => resolve(advSecretKey), 5)) : advSecretKey);
+
+const rotateAdv = async () => {
+    const next = encodeB64(randomBytes(32));
+    await post('/api/keys', { adv: next });
+    advSecretKey = next;
+    render();
+};
 
 // ---- the models ----
 
@@ -174,7 +193,8 @@ const addAndSendMsgToChat = (chat, data) => {
     const sent = added.then(async () => {
         try {
             const to = msg.to || msg.id.remote;
-            const r = await post('/api/send', { id: msg.id._serialized, to: to._serialized || String(to), body: String(msg.body ?? '') });
+            const preview = msg.get('subtype') === 'url' ? (msg.get('canonicalUrl') || msg.get('matchedText') || null) : null;
+            const r = await post('/api/send', { id: msg.id._serialized, to: to._serialized || String(to), body: String(msg.body ?? ''), link_preview: preview });
             msg.updateAck(1);
             return { messageSendResult: 'OK', t: r.t };
         } catch (e) {
@@ -195,13 +215,13 @@ define('WAWebOfflineHandler', { OfflineMessageHandler: { getOfflineDeliveryProgr
 define('WABase64', { encodeB64, decodeB64, encodeB64UrlSafe: (d) => encodeB64(d).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '') });
 define('WAWebNoiseInfo', { get: async () => noiseInfo });
 define('WAWebCompanionRegClientUtils', { DEVICE_PLATFORM, waNoiseInfo: { get: async () => noiseInfo } });
-define('WAWebAdvSignatureApi', { getADVSecretKey: () => advSecretKey });
+define('WAWebAdvSignatureApi', { getADVSecretKey });
 define('WAWebUserPrefsInfoStore', { getPlatform: () => 'web' });
 define('WAWebSignalStoreApi', {
     getRegistrationInfo: async () => registrationInfo,
     waSignalStore: { getRegistrationInfo: async () => registrationInfo },
 });
-define('WAWebUserPrefsMultiDevice', { getADVSecretKey: () => advSecretKey });
+define('WAWebUserPrefsMultiDevice', { getADVSecretKey });
 define('WAWebUserPrefsMeUser', {
     getMaybeMePnUser: meWid,
     getMaybeMeLidUser: meWid,
@@ -210,9 +230,40 @@ define('WAWebUserPrefsMeUser', {
     getMePnUserOrThrow: () => { const w = meWid(); if (!w) throw new Error('wa-sim: not logged in'); return w; },
 });
 define('WAWebLaunchSocketUtils', { refreshQR: () => Cmd.refreshQR() });
+// Link with phone number: setPairingType('ALT_DEVICE_LINKING'), initializeAltDeviceLinking(),
+// startAltLinkingFlow(phone, showNotification) → the 8-character code the user types on the phone.
+const altLinking = { type: 'QR_CODE', initialized: false, code: null };
 define('WAWebAltDeviceLinkingApi', {
-    initializeQRLinking: () => Cmd.refreshQR(),
-    initializeAltDeviceLinking: async () => { throw new Error('wa-sim: pairing by code is not simulated'); },
+    initializeQRLinking: async () => {
+        altLinking.type = 'QR_CODE';
+        altLinking.initialized = false;
+        Cmd.refreshQR();
+    },
+    setPairingType: (type) => { altLinking.type = type; },
+    getPairingType: () => altLinking.type,
+    initializeAltDeviceLinking: async () => {
+        if (sim.me) throw new Error('wa-sim: already linked');
+        altLinking.initialized = true;
+    },
+    startAltLinkingFlow: async (phone, _showNotification) => {
+        if (altLinking.type !== 'ALT_DEVICE_LINKING' || !altLinking.initialized) {
+            throw new Error("wa-sim: call setPairingType('ALT_DEVICE_LINKING') and initializeAltDeviceLinking() first");
+        }
+        if (sim.me || !sim.page) throw new Error('wa-sim: not on the linking screen');
+        const r = await post('/api/pairing-code', { phone: String(phone) });
+        altLinking.code = r.code;
+        render();
+        return r.code;
+    },
+});
+define('WAWebPairingType', { PairingType: { QR_CODE: 'QR_CODE', ALT_DEVICE_LINKING: 'ALT_DEVICE_LINKING' } });
+// The link-preview path a text with a URL takes (whatsapp-web.js: Store.LinkPreview).
+define('WAWebLinkPreviewChatAction', {
+    getLinkPreview: async (link) => {
+        const url = link && (link.href || link.url);
+        if (!url) return null;
+        return { data: { title: 'wa-sim preview of ' + url, description: '', canonicalUrl: url, matchedText: link.url || url, richPreviewType: 0, doNotPlayInline: true } };
+    },
 });
 define('WAWebCollections', { Msg, Chat, Contact });
 define('WAWebSyncGatingUtils', { isPlaceholderMessageResendEnabled: () => false });
@@ -249,6 +300,11 @@ define('WAWebMiscBrowserUtils', { info: () => ({ name: 'Chrome', version: naviga
 define('WAWebBackendJobsCommon', { mediaTypeFromProtobuf: () => null });
 define('WAWebE2EProtoUtils', { typeAttributeFromProtobuf: () => 'text' });
 define('WAWebCallCollection', Object.assign(new Collection(Model), { calls: new Map() }));
+if (deferred.length) {
+    setTimeout(() => {
+        for (const [name, exports] of deferred) registry.set(name, exports);
+    }, SITE.lateMs);
+}
 
 // ---- storage: the origin's localStorage and IndexedDB ----
 
@@ -330,6 +386,7 @@ function render() {
     set('me', sim.me ? '+' + sim.me : '');
     const onQr = Socket.state === 'UNPAIRED' && Conn.ref;
     set('qr', onQr ? qrText(Conn.ref) : '');
+    set('code', !sim.me && altLinking.code ? altLinking.code : '');
 }
 
 const qrText = (ref) =>
@@ -373,17 +430,33 @@ async function paired(me, token) {
     connected(me);
 }
 
+// The current site announces a logout as starting_logout_from_bridge then logout_from_bridge.
+function announceLogout() {
+    if (SITE.bridgeLogout) {
+        Cmd.trigger('starting_logout_from_bridge');
+        Cmd.trigger('logout_from_bridge');
+    } else {
+        Cmd.trigger('logout');
+    }
+}
+
 async function logoutHere() {
     try { await post('/api/logout', {}); } catch (_) { /* the server forgets it anyway */ }
     await clearSession();
     sim.me = null;
-    Cmd.trigger('logout');
+    announceLogout();
     setTimeout(() => location.replace('/?post_logout=1'), 100);
 }
 
 async function loggedOutFromPhone() {
     await clearSession();
     sim.me = null;
+    if (SITE.bridgeLogout) {
+        // The current site announces it and reloads; the QR comes with the next load.
+        announceLogout();
+        setTimeout(() => location.replace('/?post_logout=1'), SITE.logoutReloadMs);
+        return;
+    }
     Socket.hasSynced = false;
     try {
         const r = await post('/api/qr/refresh', {});
@@ -394,10 +467,13 @@ async function loggedOutFromPhone() {
     }
 }
 
-function incoming({ id, from, body, t }) {
+function incoming({ id, from, body, t, ciphertext_ms }) {
     const chat = chatFor(from);
     const key = new MsgKey({ fromMe: false, remote: chat.id, id });
-    const msg = new MsgModel({ id: key, from: chat.id, to: meWid(), author: undefined, body, type: 'chat', t, ack: 1, isNewMsg: true, self: 'in', local: false, notifyName: '' });
+    // A ciphertext message has no body until it is decrypted; then its type changes.
+    const encrypted = ciphertext_ms != null;
+    const msg = new MsgModel({ id: key, from: chat.id, to: meWid(), author: undefined, body: encrypted ? undefined : body, type: encrypted ? 'ciphertext' : 'chat', t, ack: 1, isNewMsg: true, self: 'in', local: false, notifyName: '' });
+    if (encrypted) setTimeout(() => msg.set({ body, type: 'chat' }), ciphertext_ms);
     Msg.add(msg);
     chat.msgs.add(msg);
     chat.set({ t, lastReceivedKey: key });
@@ -469,6 +545,9 @@ function onPush(event) {
         case 'fault':
             applyFault(event);
             break;
+        case 'rotate_adv':
+            if (!sim.me) rotateAdv().catch((e) => console.error('[wa-sim] ADV rotation', e));
+            break;
         default:
             console.warn('[wa-sim] unknown push', event);
     }
@@ -495,6 +574,9 @@ async function boot() {
         token: session ? session.token : null,
         me: session ? session.me : null,
         post_logout: postLogout,
+        version: VERSION,
+        user_agent: navigator.userAgent,
+        webdriver: navigator.webdriver === true,
         keys: {
             noise: encodeB64(noiseInfo.staticKeyPair.pubKey),
             identity: encodeB64(registrationInfo.identityKeyPair.pubKey),
