@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod deploy;
 mod limits;
+mod owner_tokens;
 mod plugins;
 mod reload;
 mod store;

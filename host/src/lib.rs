@@ -24,13 +24,15 @@
 //! - [`check`]: `vigil check`.
 //! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
-//! - [`cli`]: the command line (the binary only parses and calls into it).
+//! - [`cli`]: the command line (the binary only parses and calls into it); [`cli_tokens`]:
+//!   `vigil owner token …`.
 
 pub mod alerts;
 pub mod api;
 pub mod behaviours;
 pub mod check;
 pub mod cli;
+pub mod cli_tokens;
 pub mod clock;
 pub mod config;
 pub mod dashboard;

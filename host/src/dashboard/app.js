@@ -7,6 +7,7 @@ const KEY = "vigil.token";
 let token = null;
 let socket = null;
 let retry = 500;
+let owner = null; // the owner whose token this is (their sessions only), null for the admin
 const qrShown = new Map(); // session id -> QR text whose image is shown
 const timers = {};
 
@@ -104,7 +105,7 @@ function renderSession(card, s) {
     el("button", { onclick: () => act(s.id, "restart") }, "restart"),
     el("button", { onclick: () => act(s.id, "backup") }, "backup"),
     el("button", { onclick: () => { if (confirm(`Log out ${s.id}? Its phone link is lost and it must be scanned again.`)) act(s.id, "logout"); } }, "log out"),
-    el("button", { onclick: () => { if (confirm(`Delete session ${s.id} and its profile?`)) remove(s.id); } }, "delete"));
+    owner ? null : el("button", { onclick: () => { if (confirm(`Delete session ${s.id} and its profile?`)) remove(s.id); } }, "delete"));
   const rows = [
     ["label", s.label || "—"], ["phone", s.phone ? "+" + s.phone : "—"], ["WhatsApp", s.wa_state || "—"],
     ["browser", s.running ? "running" : "not running"], ["last seen", when(s.last_seen)], ["owner", s.owner || "—"],
@@ -230,7 +231,18 @@ function logEvent(ev) {
 
 // ---- start ----------------------------------------------------------------------------------
 
-function refreshAll() { refreshSessions(); refreshBehaviours(); refreshAlerts(); }
+function refreshAll() { refreshSessions(); if (!owner) { refreshBehaviours(); refreshAlerts(); } }
+
+// An owner token reaches only its owner's sessions: the admin's parts of the page are hidden.
+async function scope() {
+  let me;
+  try { me = await api("/api/me"); } catch (_) { return; }
+  owner = me.scope === "owner" ? me.owner : null;
+  const pill = $("#scope");
+  pill.hidden = !owner;
+  pill.textContent = owner ? `owner ${owner}` : "";
+  for (const e of document.querySelectorAll("[data-admin]")) e.hidden = !!owner;
+}
 
 function showLogin(message) {
   $("#app").hidden = true;
@@ -244,8 +256,7 @@ function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#forget").hidden = false;
-  refreshAll();
-  connect();
+  scope().then(() => { refreshAll(); connect(); });
 }
 
 $("#login-form").addEventListener("submit", (e) => {
@@ -265,7 +276,7 @@ $("#add-form").addEventListener("submit", async (e) => {
     refreshSessions();
   } catch (err) { $("#sessions-error").textContent = err.message; }
 });
-setInterval(() => { if (token && !$("#app").hidden) { refreshBehaviours(); refreshSessions(); } }, 10000);
+setInterval(() => { if (token && !$("#app").hidden) { if (!owner) refreshBehaviours(); refreshSessions(); } }, 10000);
 
 token = takeTokenFromUrl();
 if (token) start(); else showLogin();

@@ -7,6 +7,7 @@
 //! - [`alerts`]: the alert ledger and the email outbox, written in one transaction.
 //! - [`events`]: the bounded event log.
 //! - [`owners`]: session owners.
+//! - [`tokens`]: per-owner API tokens (only their hashes).
 //! - `sessions`: session records (the sessions' [`SessionRecords`](crate::sessions::SessionRecords)).
 
 pub mod alerts;
@@ -14,6 +15,7 @@ pub mod events;
 mod kv;
 pub mod owners;
 mod sessions;
+pub mod tokens;
 
 use std::path::Path;
 use std::str::FromStr;
