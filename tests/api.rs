@@ -44,6 +44,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("POST", "/api/behaviours/pulse/reload"),
     ("GET", "/api/alerts"),
     ("GET", "/api/alerts/outbox"),
+    ("GET", "/api/webhooks/deliveries"),
 ];
 
 async fn error_of(r: reqwest::Response) -> (StatusCode, String) {

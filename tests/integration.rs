@@ -10,3 +10,4 @@ mod plugins;
 mod reload;
 mod store;
 mod webhooks;
+mod webhooks_durable;

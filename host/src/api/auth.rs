@@ -42,10 +42,12 @@ pub(crate) async fn require_token(State(state): State<ApiState>, mut req: Reques
                 req.extensions_mut().insert(Scope::Owner { owner, token: id });
                 return next.run(req).await;
             }
-            Ok(TokenCheck::Revoked { id, at }) => return unauthorized(format!(
+            Ok(TokenCheck::Revoked { id, at }) => {
+                return unauthorized(format!(
                 "owner token {id} was revoked at {}: ask the admin for a new one (POST /api/owners/{{email}}/tokens)",
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            )),
+            ))
+            }
             Ok(TokenCheck::Unknown) => {
                 return unauthorized(
                     "wrong token: this owner token is not known here; ask the admin for one \

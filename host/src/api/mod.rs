@@ -18,7 +18,8 @@
 //! - `metrics`: counters fed by the event bus, and `/metrics` (Prometheus text 0.0.4).
 //! - `events`: the WebSocket `/events`.
 //! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text).
-//! - `owners`, `behaviours`, `alerts`: their `/api/...` routes.
+//! - `owners`, `behaviours`, `alerts`: their `/api/...` routes; `webhooks`: the deliveries
+//!   waiting in the store.
 //! - `openapi.json`: the OpenAPI 3.0 document served at `/openapi.json`.
 
 mod alerts;
@@ -35,6 +36,7 @@ pub mod server;
 mod sessions;
 pub mod state;
 mod tokens;
+mod webhooks;
 
 pub use error::ApiError;
 pub use server::{router, serve, token_from_env, TOKEN_ENV};

@@ -8,6 +8,7 @@
 //! - [`events`]: the bounded event log.
 //! - [`owners`]: session owners.
 //! - [`tokens`]: per-owner API tokens (only their hashes).
+//! - [`webhooks`]: webhook deliveries waiting for their receivers.
 //! - `sessions`: session records (the sessions' [`SessionRecords`](crate::sessions::SessionRecords)).
 
 pub mod alerts;
@@ -16,6 +17,7 @@ mod kv;
 pub mod owners;
 mod sessions;
 pub mod tokens;
+pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
