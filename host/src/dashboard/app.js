@@ -101,9 +101,11 @@ async function refreshSessions() {
 function renderSession(card, s) {
   card.dataset.status = s.status;
   const keepQr = card.querySelector("img.qr-code");
+  const keepRestore = card.querySelector(".restore"); // an open backup list survives refreshes
   const actions = el("div", { class: "actions" },
     el("button", { onclick: () => act(s.id, "restart") }, "restart"),
     el("button", { onclick: () => act(s.id, "backup") }, "backup"),
+    el("button", { onclick: () => chooseBackup(card, s.id) }, "restore…"),
     el("button", { onclick: () => { if (confirm(`Log out ${s.id}? Its phone link is lost and it must be scanned again.`)) act(s.id, "logout"); } }, "log out"),
     owner ? null : el("button", { onclick: () => { if (confirm(`Delete session ${s.id} and its profile?`)) remove(s.id); } }, "delete"));
   const rows = [
@@ -124,6 +126,7 @@ function renderSession(card, s) {
     qrShown.delete(s.id);
   }
   card.append(actions);
+  if (keepRestore) card.append(keepRestore);
 }
 
 async function loadQr(id, text, img) {
@@ -144,6 +147,29 @@ async function act(id, what) {
     await api(`/api/sessions/${encodeURIComponent(id)}/${what}`, { method: "POST" });
     later("sessions", refreshSessions, 50);
   } catch (e) { $("#sessions-error").textContent = `${what} ${id}: ${e.message}`; }
+}
+
+// The session's backups in a list to pick from; restoring stops the session, installs the
+// (verified) backup and starts it again.
+async function chooseBackup(card, id) {
+  let list;
+  try { list = await api(`/api/sessions/${encodeURIComponent(id)}/backups`); }
+  catch (e) { $("#sessions-error").textContent = `backups of ${id}: ${e.message}`; return; }
+  card.querySelector(".restore")?.remove();
+  if (!list.length) { $("#sessions-error").textContent = `${id} has no backup yet: make one with "backup"`; return; }
+  const select = el("select", { "aria-label": `backup of ${id} to restore` },
+    [...list].reverse().map((b) => el("option", { value: b.name }, `${b.name} (${Math.round(b.bytes / 1024)} KiB)`)));
+  const box = el("div", { class: "restore actions" }, select,
+    el("button", { onclick: async () => {
+      if (!confirm(`Restore ${id} from ${select.value}? The session restarts.`)) return;
+      try {
+        await api(`/api/sessions/${encodeURIComponent(id)}/restore`, { method: "POST", body: { backup: select.value } });
+        box.remove();
+        later("sessions", refreshSessions, 50);
+      } catch (e) { $("#sessions-error").textContent = `restore ${id}: ${e.message}`; }
+    } }, "restore this backup"),
+    el("button", { class: "quiet", onclick: () => box.remove() }, "cancel"));
+  card.append(box);
 }
 
 async function remove(id) {
