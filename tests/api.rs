@@ -34,11 +34,18 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/owners"),
     ("PUT", "/api/owners/ana@example.com"),
     ("DELETE", "/api/owners/ana@example.com"),
+    ("GET", "/api/owners/ana@example.com/tokens"),
+    ("POST", "/api/owners/ana@example.com/tokens"),
+    ("DELETE", "/api/owners/ana@example.com/tokens"),
+    ("DELETE", "/api/owners/ana@example.com/tokens/0123456789abcdef"),
+    ("POST", "/api/owners/ana@example.com/tokens/0123456789abcdef/rotate"),
+    ("GET", "/api/me"),
     ("GET", "/api/behaviours"),
     ("GET", "/api/behaviours/pulse"),
     ("POST", "/api/behaviours/pulse/reload"),
     ("GET", "/api/alerts"),
     ("GET", "/api/alerts/outbox"),
+    ("GET", "/api/webhooks/deliveries"),
 ];
 
 async fn error_of(r: reqwest::Response) -> (StatusCode, String) {
@@ -592,7 +599,10 @@ async fn the_openapi_document_describes_every_route() {
             }
             documented.push((
                 m.to_uppercase(),
-                path.replace("{id}", "main").replace("{email}", "ana@example.com").replace("{name}", "pulse"),
+                path.replace("{id}", "main")
+                    .replace("{email}", "ana@example.com")
+                    .replace("{name}", "pulse")
+                    .replace("{token}", "0123456789abcdef"),
             ));
             if path != "/healthz" {
                 assert!(op["responses"]["401"].is_object(), "{m} {path} documents 401");
@@ -612,12 +622,11 @@ async fn the_openapi_document_describes_every_route() {
 
 /// schemathesis fuzzes every operation of `/openapi.json` against a live host and fails on any
 /// 5xx, and on any status, content type or body the document does not describe (the document
-/// is hand-written; this keeps it truthful). `tests/run` installs it (PyPI); without it this
-/// test fails and says so.
+/// is hand-written; this keeps it truthful) — once with the admin token, once with an owner
+/// token (who owns `main`: their session routes answer, the rest 403). `tests/run` installs it
+/// (PyPI); without it this test fails and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error() {
-    const CHECKS: &str =
-        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
     let found = std::process::Command::new("schemathesis").arg("--version").output();
     let Ok(version) = found else {
         panic!(
@@ -628,11 +637,27 @@ async fn schemathesis_finds_no_server_error() {
     println!("{}", String::from_utf8_lossy(&version.stdout).trim());
     let h = host().await;
     h.sessions.add("idle", SessionStatus::Stopped, "");
+    schemathesis(&h, TOKEN).await;
+    // An owner of `main`, fuzzing with their token (made before the admin's run could delete
+    // owners: this host is fresh for it).
+    let h2 = host().await;
+    let body = json!({"name": "Ana", "sessions": ["main"]});
+    assert_eq!(h2.req(Method::PUT, "/api/owners/ana@example.com").json(&body).send().await.unwrap().status(), 200);
+    let t: Value =
+        h2.post("/api/owners/ana@example.com/tokens").json(&json!({})).send().await.unwrap().json().await.unwrap();
+    schemathesis(&h2, t["token"].as_str().unwrap()).await;
+    h.stop().await;
+    h2.stop().await;
+}
+
+async fn schemathesis(h: &ApiHost, token: &str) {
+    const CHECKS: &str =
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
     let report = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new("schemathesis");
     cmd.arg("run")
         .arg(format!("{}/openapi.json", h.url))
-        .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
         .args(["--checks", CHECKS, "--max-examples", "30", "--workers", "2"])
         .args(["--generation-database", "none", "--no-color", "--request-timeout", "30"])
         .current_dir(report.path())
@@ -663,7 +688,6 @@ async fn schemathesis_finds_no_server_error() {
         stdout.contains(&format!("Tested: {operations}")),
         "schemathesis tested all {operations} operations:\n{stdout}"
     );
-    h.stop().await;
 }
 
 /// `vigil run` serves the API where `[api] listen` says, logs the bound address, and stops

@@ -1,6 +1,7 @@
 //! The dashboard of a running `vigil demo`, in real Chromium: the two demo sessions are shown
 //! `ready`, a session added through the dashboard's own form shows its QR, the behaviours are
-//! listed; a screenshot is written and its path printed.
+//! listed; a screenshot is written and its path printed. With an owner's token the same page
+//! shows that owner's session only and hides the admin's parts.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -140,6 +141,34 @@ async fn chromium_shows_the_demo_dashboard_with_ready_sessions_and_a_qr() {
     page.save_screenshot(ScreenshotParams::builder().full_page(true).build(), &path).await.expect("a screenshot");
     assert!(std::fs::metadata(&path).unwrap().len() > 10_000, "the screenshot is an image of the page");
     println!("dashboard screenshot: {}", path.display());
+
+    // With an owner's token, the dashboard shows that owner's session only, and none of the
+    // admin's parts.
+    let http = vigil_tests::http_client();
+    let api = format!("http://127.0.0.1:{port}");
+    let body = serde_json::json!({"name": "Ana", "sessions": ["alpha"]});
+    let r = http.put(format!("{api}/api/owners/ana@example.com")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r =
+        http.post(format!("{api}/api/owners/ana@example.com/tokens")).bearer_auth(TOKEN).json(&serde_json::json!({}));
+    let t: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
+    let owner_token = t["token"].as_str().unwrap();
+    let owner_page = browser.new_page(format!("{api}/#token={owner_token}")).await.expect("the dashboard opens");
+    until(
+        &owner_page,
+        Duration::from_secs(30),
+        "ana's dashboard: alpha only, no admin parts",
+        &format!(
+            "{} === 'ready' && !document.querySelector('[data-session=\"beta\"]') \
+             && document.querySelector('#scope').textContent === 'owner ana@example.com' \
+             && document.querySelector('#behaviours').closest('section').hidden \
+             && document.querySelector('#add-form').hidden \
+             && document.querySelector('#live').textContent === 'live'",
+            status("alpha")
+        ),
+    )
+    .await;
+    let _ = owner_page.close().await;
 
     let _ = browser.close().await;
     let _ = browser.wait().await;

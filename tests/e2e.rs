@@ -5,6 +5,7 @@ mod api_e2e;
 mod behaviours_e2e;
 mod dashboard_e2e;
 mod plugins_ts_e2e;
+mod restore_e2e;
 mod sessions;
 mod sessions_crash_e2e;
 mod sessions_e2e;

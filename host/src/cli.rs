@@ -201,6 +201,11 @@ pub enum OwnerAction {
     },
     /// List the owners.
     List,
+    /// The owner's API tokens: each reaches only their sessions.
+    Token {
+        #[command(subcommand)]
+        action: crate::cli_tokens::TokenAction,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -445,7 +450,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
 }
 
 async fn owner(config: &Config, action: OwnerAction) -> anyhow::Result<()> {
-    let store = crate::store::Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    let open = || crate::store::Store::open(config.database_url.as_deref(), &config.data_dir);
     match action {
         OwnerAction::Set { email, name, timezone } => {
             crate::store::owners::check_owner(&email, timezone.as_deref()).map_err(anyhow::Error::msg)?;
@@ -455,16 +460,20 @@ async fn owner(config: &Config, action: OwnerAction) -> anyhow::Result<()> {
                 timezone,
                 updated: chrono::Utc::now(),
             };
+            let store = open().await?;
             store.upsert_owner(&o).await?;
+            store.close().await;
             println!("owner {email} saved");
         }
         OwnerAction::List => {
+            let store = open().await?;
             for o in store.owners().await? {
                 println!("{}  {}  {}", o.email, o.full_name, o.timezone.as_deref().unwrap_or("-"));
             }
+            store.close().await;
         }
+        OwnerAction::Token { action } => crate::cli_tokens::run(config, action).await?,
     }
-    store.close().await;
     Ok(())
 }
 

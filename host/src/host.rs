@@ -79,7 +79,8 @@ impl Host {
         }
         let bus = parts.bus.unwrap_or_default();
         let mut tasks = vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), shutdown.clone()))];
-        let (webhooks, webhook_tasks) = crate::webhooks::start(&config.webhooks, &bus, &shutdown)?;
+        let (webhooks, webhook_tasks) =
+            crate::webhooks::start(&config.webhooks, &bus, &store, &parts.clock, &shutdown)?;
         tasks.extend(webhook_tasks);
         let scheduler =
             Scheduler::new(parts.clock.clone(), config.seed, Arc::new(StoreLastRuns(store.clone())), shutdown.clone());

@@ -25,7 +25,8 @@
 //! - [`link_cli`]: `vigil session link <id> --phone …`: linking by pairing code from the terminal.
 //! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
-//! - [`cli`]: the command line (the binary only parses and calls into it).
+//! - [`cli`]: the command line (the binary only parses and calls into it); [`cli_tokens`]:
+//!   `vigil owner token …`.
 //!
 //! # Features
 //! - `demo` (default): `vigil demo`, which links the WhatsApp Web simulator of `tests/simulator`.
@@ -39,6 +40,7 @@ pub mod api;
 pub mod behaviours;
 pub mod check;
 pub mod cli;
+pub mod cli_tokens;
 pub mod clock;
 pub mod config;
 pub mod dashboard;

@@ -7,18 +7,20 @@
 //! queue per receiver serve every event source alike; and deliveries go on while behaviours
 //! are reloaded, since nothing here belongs to a behaviour.
 //!
-//! Per receiver: a dispatcher task takes the receiver's events off the bus into a bounded
-//! queue (it never waits on the network, so a slow receiver never holds the bus back; when the
-//! queue is full the oldest event is dropped, with a warning and a count) and a sender task
-//! delivers them one at a time, oldest first, so one receiver sees its events in order. A
-//! delivery is retried on a connection error, a timeout, a 5xx or a 429, after `retry_min`,
-//! doubling up to `retry_max`, at most `attempts` times; any other answer outside 2xx is given
-//! up at once with a warning. Every attempt of one event carries the same `X-Vigil-Delivery`,
-//! so a receiver can drop duplicates. The queue is in memory: what waits at shutdown is lost.
+//! Per receiver: a dispatcher task writes each of the receiver's events from the bus into the
+//! store (`webhook_deliveries`, with its delivery id and body made once), and a sender task
+//! delivers them one at a time, oldest first, so one receiver sees its events in order. The
+//! dispatcher never waits on the network, so a slow receiver never holds the bus back; past
+//! `queue` waiting deliveries the oldest is dropped, with a warning and a count. A delivery is
+//! retried on a connection error, a timeout, a 5xx or a 429, after `retry_min`, doubling up to
+//! `retry_max`, at most `attempts` times; any other answer outside 2xx is given up at once
+//! with a warning. Since the deliveries wait in the store, a restart or a crash of the host
+//! loses none: the sender goes on after it where it was, each retry at its time, and every
+//! attempt of one event carries the same `X-Vigil-Delivery`, so a receiver can drop the
+//! duplicate of a delivery whose answer the host did not live to record.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -28,8 +30,11 @@ use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::WebhookConfig;
 use crate::events::{Event, EventBus};
+use crate::store::webhooks::{Delivery, NewDelivery};
+use crate::store::Store;
 
 /// What a receiver's deliveries came to so far.
 #[derive(Debug, Default)]
@@ -40,7 +45,7 @@ pub struct WebhookStats {
     pub attempts: AtomicU64,
     /// Events given up: a 4xx other than 429, or `attempts` failures.
     pub given_up: AtomicU64,
-    /// Events dropped from a full queue before they were tried.
+    /// Events dropped from a full queue before they were tried (or missed on the bus).
     pub dropped: AtomicU64,
 }
 
@@ -80,10 +85,13 @@ fn backoff(min: Duration, max: Duration, retry: u32) -> Duration {
     min.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1))).min(max)
 }
 
-/// Starts one dispatcher and one sender per receiver; they stop on `shutdown`.
+/// Starts one dispatcher and one sender per receiver; they stop on `shutdown`. Deliveries
+/// left pending in `store` by an earlier run are sent first.
 pub fn start(
     hooks: &[WebhookConfig],
     bus: &EventBus,
+    store: &Store,
+    clock: &Clock,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Vec<Webhook>, Vec<JoinHandle<()>>)> {
     if hooks.is_empty() {
@@ -98,66 +106,44 @@ pub fn start(
     let mut handles = Vec::new();
     let mut running = Vec::new();
     for hook in hooks {
-        let queue = Arc::new(Queue::new(hook.queue.max(1)));
-        let stats = Arc::new(WebhookStats::default());
-        handles.push(tokio::spawn(dispatch(
-            hook.clone(),
-            bus.subscribe(),
-            queue.clone(),
-            stats.clone(),
-            shutdown.clone(),
-        )));
-        handles.push(tokio::spawn(send(hook.clone(), client.clone(), queue, stats.clone(), shutdown.clone())));
+        let lane = Arc::new(Lane {
+            hook: hook.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            stats: Arc::new(WebhookStats::default()),
+            ready: Notify::new(),
+            in_flight: AtomicI64::new(0),
+        });
+        handles.push(tokio::spawn(dispatch(lane.clone(), bus.subscribe(), shutdown.clone())));
+        handles.push(tokio::spawn(send(lane.clone(), client.clone(), shutdown.clone())));
         tracing::info!(url = %hook.url, events = ?hook.events, signed = hook.secret.is_some(), "webhook ready");
-        running.push(Webhook { url: hook.url.clone(), stats });
+        running.push(Webhook { url: hook.url.clone(), stats: lane.stats.clone() });
     }
     Ok((running, handles))
 }
 
-/// A bounded queue that drops its oldest entry when full.
-struct Queue {
-    items: Mutex<VecDeque<Event>>,
-    cap: usize,
-    ready: Notify,
-}
-
-impl Queue {
-    fn new(cap: usize) -> Self {
-        Self { items: Mutex::new(VecDeque::new()), cap, ready: Notify::new() }
-    }
-
-    /// Adds `e`; returns the event dropped to make room, if any.
-    fn push(&self, e: Event) -> Option<Event> {
-        let dropped = {
-            let mut q = self.items.lock().expect("webhook queue");
-            let dropped = if q.len() >= self.cap { q.pop_front() } else { None };
-            q.push_back(e);
-            dropped
-        };
-        self.ready.notify_one();
-        dropped
-    }
-
-    fn pop(&self) -> Option<Event> {
-        self.items.lock().expect("webhook queue").pop_front()
-    }
-}
-
-async fn dispatch(
+/// What a receiver's two tasks share.
+struct Lane {
     hook: WebhookConfig,
-    mut rx: broadcast::Receiver<Event>,
-    queue: Arc<Queue>,
+    store: Store,
+    clock: Clock,
     stats: Arc<WebhookStats>,
-    shutdown: CancellationToken,
-) {
+    /// Notified when a delivery is queued.
+    ready: Notify,
+    /// The row being delivered now (never dropped for room), 0 for none.
+    in_flight: AtomicI64,
+}
+
+async fn dispatch(lane: Arc<Lane>, mut rx: broadcast::Receiver<Event>, shutdown: CancellationToken) {
     use broadcast::error::RecvError;
+    let hook = &lane.hook;
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return,
             e = rx.recv() => match e {
                 Ok(e) => e,
                 Err(RecvError::Lagged(n)) => {
-                    stats.dropped.fetch_add(n, Ordering::Relaxed);
+                    lane.stats.dropped.fetch_add(n, Ordering::Relaxed);
                     tracing::warn!(url = %hook.url, "webhook: {n} events were missed: the host made them faster than they could be queued");
                     continue;
                 }
@@ -167,37 +153,72 @@ async fn dispatch(
         if !wanted(&hook.events, &event.name) {
             continue;
         }
-        if let Some(old) = queue.push(event) {
-            let n = stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(
-                url = %hook.url,
-                event = %old.name,
-                dropped = n,
-                "webhook: the receiver is too slow and {} events wait: dropped the oldest (raise `queue` in [[webhooks]] \
-                 or fix the receiver)",
-                queue.cap
-            );
+        let body = match serde_json::to_string(&event) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(url = %hook.url, event = %event.name, "webhook: the event cannot be written as JSON: {e}");
+                continue;
+            }
+        };
+        let mut id = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut id);
+        let in_flight = lane.in_flight.load(Ordering::SeqCst);
+        let cap = hook.queue.max(1);
+        let id = hex(&id);
+        let d = NewDelivery { receiver: &hook.url, id: &id, event: &event.name, body: &body };
+        match lane.store.queue_webhook(d, lane.clock.now(), cap, in_flight).await {
+            Ok(dropped) => {
+                for old in dropped {
+                    let n = lane.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::warn!(
+                        url = %hook.url,
+                        event = %old.event,
+                        delivery = %old.id,
+                        dropped = n,
+                        "webhook: the receiver is too slow and {cap} events wait: dropped the oldest (raise `queue` in \
+                         [[webhooks]] or fix the receiver)"
+                    );
+                }
+                lane.ready.notify_one();
+            }
+            Err(e) => {
+                lane.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(url = %hook.url, event = %event.name, "webhook: the event could not be queued, so it is not sent: {e}");
+            }
         }
     }
 }
 
-async fn send(
-    hook: WebhookConfig,
-    client: reqwest::Client,
-    queue: Arc<Queue>,
-    stats: Arc<WebhookStats>,
-    shutdown: CancellationToken,
-) {
+async fn send(lane: Arc<Lane>, client: reqwest::Client, shutdown: CancellationToken) {
     loop {
-        let Some(event) = queue.pop() else {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = queue.ready.notified() => continue,
+        let next = match lane.store.next_webhook(&lane.hook.url).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(url = %lane.hook.url, "webhook: cannot read the waiting deliveries, trying again in 1s: {e}");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
             }
         };
+        let Some(d) = next else {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = lane.ready.notified() => continue,
+            }
+        };
+        lane.in_flight.store(d.row, Ordering::SeqCst);
+        let wait = lane.clock.until(d.next_attempt);
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        // Stopped mid-attempt, the delivery stays pending and goes again after the restart.
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = deliver(&hook, &client, &event, &stats) => {}
+            _ = attempt(&lane, &client, &d) => {}
         }
     }
 }
@@ -209,87 +230,76 @@ enum Outcome {
     GiveUp(String),
 }
 
-async fn deliver(hook: &WebhookConfig, client: &reqwest::Client, event: &Event, stats: &WebhookStats) {
-    let body = match serde_json::to_vec(event) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(url = %hook.url, event = %event.name, "webhook: the event cannot be written as JSON: {e}");
-            return;
+/// One attempt of `d`, and its outcome recorded in the store.
+async fn attempt(lane: &Lane, client: &reqwest::Client, d: &Delivery) {
+    let hook = &lane.hook;
+    let stats = &lane.stats;
+    let signed = hook.secret.as_ref().map(|s| signature(s.0.as_bytes(), d.body.as_bytes()));
+    let attempts = i64::from(hook.attempts.max(1));
+    let attempt = d.attempts + 1;
+    stats.attempts.fetch_add(1, Ordering::Relaxed);
+    let mut req = client
+        .post(&hook.url)
+        .timeout(hook.timeout.0)
+        .header("Content-Type", "application/json")
+        .header("X-Vigil-Event", &d.event)
+        .header("X-Vigil-Delivery", &d.id)
+        .body(d.body.clone());
+    if let Some(sig) = &signed {
+        req = req.header("X-Vigil-Signature", sig);
+    }
+    let outcome = match req.send().await {
+        Ok(r) if r.status().is_success() => Outcome::Done,
+        Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
+            Outcome::Retry(format!("answered {}", r.status()))
+        }
+        Ok(r) => Outcome::GiveUp(format!("answered {}", r.status())),
+        Err(e) => Outcome::Retry(format!("{e}")),
+    };
+    let delivery = &d.id;
+    let recorded = match outcome {
+        Outcome::Done => {
+            stats.delivered.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(url = %hook.url, event = %d.event, %delivery, attempt, "webhook delivered");
+            lane.store.webhook_delivered(d.row).await
+        }
+        Outcome::GiveUp(why) => {
+            stats.given_up.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                url = %hook.url,
+                event = %d.event,
+                %delivery,
+                "webhook: the receiver {why}, which a retry will not change: event given up (check the URL \
+                 and what the receiver expects)"
+            );
+            lane.store.webhook_failed(d.row, &why, None).await
+        }
+        Outcome::Retry(why) if attempt < attempts => {
+            let wait = backoff(hook.retry_min.0, hook.retry_max.0, attempt as u32);
+            tracing::info!(url = %hook.url, event = %d.event, %delivery, attempt, "webhook: {why}; retrying in {wait:?}");
+            let at = lane.clock.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+            lane.store.webhook_failed(d.row, &why, Some(at)).await
+        }
+        Outcome::Retry(why) => {
+            stats.given_up.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                url = %hook.url,
+                event = %d.event,
+                %delivery,
+                "webhook: {why} on the last of {attempts} attempts: event given up (is the receiver up?)"
+            );
+            lane.store.webhook_failed(d.row, &why, None).await
         }
     };
-    let mut id = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut id);
-    let delivery = hex(&id);
-    let signed = hook.secret.as_ref().map(|s| signature(s.0.as_bytes(), &body));
-    let attempts = hook.attempts.max(1);
-    for attempt in 1..=attempts {
-        stats.attempts.fetch_add(1, Ordering::Relaxed);
-        let mut req = client
-            .post(&hook.url)
-            .timeout(hook.timeout.0)
-            .header("Content-Type", "application/json")
-            .header("X-Vigil-Event", &event.name)
-            .header("X-Vigil-Delivery", &delivery)
-            .body(body.clone());
-        if let Some(sig) = &signed {
-            req = req.header("X-Vigil-Signature", sig);
-        }
-        let outcome = match req.send().await {
-            Ok(r) if r.status().is_success() => Outcome::Done,
-            Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
-                Outcome::Retry(format!("answered {}", r.status()))
-            }
-            Ok(r) => Outcome::GiveUp(format!("answered {}", r.status())),
-            Err(e) => Outcome::Retry(format!("{e}")),
-        };
-        match outcome {
-            Outcome::Done => {
-                stats.delivered.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(url = %hook.url, event = %event.name, %delivery, attempt, "webhook delivered");
-                return;
-            }
-            Outcome::GiveUp(why) => {
-                stats.given_up.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    url = %hook.url,
-                    event = %event.name,
-                    %delivery,
-                    "webhook: the receiver {why}, which a retry will not change: event given up (check the URL \
-                     and what the receiver expects)"
-                );
-                return;
-            }
-            Outcome::Retry(why) if attempt < attempts => {
-                let wait = backoff(hook.retry_min.0, hook.retry_max.0, attempt);
-                tracing::info!(url = %hook.url, event = %event.name, %delivery, attempt, "webhook: {why}; retrying in {wait:?}");
-                tokio::time::sleep(wait).await;
-            }
-            Outcome::Retry(why) => {
-                stats.given_up.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    url = %hook.url,
-                    event = %event.name,
-                    %delivery,
-                    "webhook: {why} on the last of {attempts} attempts: event given up (is the receiver up?)"
-                );
-            }
-        }
+    if let Err(e) = recorded {
+        tracing::warn!(url = %hook.url, %delivery, "webhook: cannot record the attempt, trying again in 1s: {e}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn event(name: &str) -> Event {
-        Event {
-            name: name.into(),
-            source: "host".into(),
-            at: chrono::Utc::now(),
-            data: serde_json::json!({}),
-            depth: 0,
-        }
-    }
 
     #[test]
     fn prefixes_and_backoff() {
@@ -310,16 +320,5 @@ mod tests {
             signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-    }
-
-    #[test]
-    fn a_full_queue_drops_its_oldest_event() {
-        let q = Queue::new(2);
-        assert!(q.push(event("a")).is_none());
-        assert!(q.push(event("b")).is_none());
-        assert_eq!(q.push(event("c")).map(|e| e.name).as_deref(), Some("a"));
-        assert_eq!(q.pop().map(|e| e.name).as_deref(), Some("b"));
-        assert_eq!(q.pop().map(|e| e.name).as_deref(), Some("c"));
-        assert!(q.pop().is_none());
     }
 }

@@ -6,19 +6,28 @@
 //! dashboard watching one session still sees the host around it. A client that falls more
 //! than the bus's buffer behind gets `{"name":"events.lagged","data":{"missed":N}}` and goes
 //! on from the newest events; it is never dropped silently.
+//!
+//! An owner token streams only the events of that owner's sessions, and its stream is closed
+//! (code 4401) within seconds of the token being revoked.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::{ApiError, QueryArgs};
+use super::scope::Scope;
 use super::state::ApiState;
 use crate::events::Event;
 use crate::sessions::check_id;
+
+/// How often an owner's open stream checks that their token still stands.
+const TOKEN_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Deserialize)]
 pub(crate) struct EventsQuery {
@@ -31,12 +40,22 @@ pub(crate) struct EventsQuery {
 
 pub(crate) async fn events(
     State(state): State<ApiState>,
+    Extension(scope): Extension<Scope>,
     QueryArgs(q): QueryArgs<EventsQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     if let Some(id) = &q.session {
         if let Err(e) = check_id(id) {
             return ApiError::from(e).into_response();
+        }
+        if let Some(owner) = scope.owner() {
+            if !state.reaches(&scope, id).await {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("this token is owner {owner}'s (scope: owner {owner}): session `{id}` is not theirs"),
+                )
+                .into_response();
+            }
         }
     }
     let ws = match ws {
@@ -51,7 +70,7 @@ pub(crate) async fn events(
     };
     // Subscribe before the upgrade completes, so nothing published after the 101 is missed.
     let rx = state.inner.bus.subscribe();
-    ws.on_upgrade(move |socket| stream(socket, rx, q.session, state))
+    ws.on_upgrade(move |socket| stream(socket, rx, q.session, scope, state))
 }
 
 fn wanted(event: &Event, session: Option<&str>) -> bool {
@@ -61,24 +80,53 @@ fn wanted(event: &Event, session: Option<&str>) -> bool {
     }
 }
 
+/// For an owner token: only events of their sessions (none of the host's own).
+async fn owned(state: &ApiState, scope: &Scope, event: &Event) -> bool {
+    if scope.owner().is_none() {
+        return true;
+    }
+    match event.data.get("session").and_then(|s| s.as_str()) {
+        Some(id) => state.reaches(scope, id).await,
+        None => false,
+    }
+}
+
 async fn stream(
     socket: WebSocket,
     mut rx: tokio::sync::broadcast::Receiver<Event>,
     session: Option<String>,
+    scope: Scope,
     state: ApiState,
 ) {
     let (mut tx, mut incoming) = socket.split();
     let stop = state.inner.shutdown.clone();
+    // An owner's stream ends soon after their token is revoked.
+    let mut recheck = tokio::time::interval(TOKEN_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let text = tokio::select! {
             _ = stop.cancelled() => break,
+            _ = recheck.tick(), if matches!(scope, Scope::Owner { .. }) => {
+                if let Scope::Owner { token, .. } = &scope {
+                    if !matches!(state.inner.store.owner_token_live(token).await, Ok(true)) {
+                        let _ = tx.send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                            code: 4401,
+                            reason: "the owner token was revoked".into(),
+                        }))).await;
+                        return;
+                    }
+                }
+                continue;
+            },
             msg = incoming.next() => match msg {
                 // Pings are answered by axum; anything else from the client is ignored.
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => continue,
             },
             r = rx.recv() => match r {
-                Ok(e) if wanted(&e, session.as_deref()) => serde_json::to_string(&e).expect("events serialize"),
+                Ok(e) if wanted(&e, session.as_deref()) && owned(&state, &scope, &e).await => {
+                    serde_json::to_string(&e).expect("events serialize")
+                }
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) => json!({
                     "name": "events.lagged",

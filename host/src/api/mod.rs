@@ -10,13 +10,16 @@
 //! - [`server`]: [`router`] and [`serve`] (bind anything: `127.0.0.1:0` in tests, `8080` in
 //!   production).
 //! - [`state`]: [`ApiState`], the handles the routes use.
-//! - `auth`: the bearer-token check, in constant time.
+//! - `auth`: the bearer-token check (admin token in constant time, owner tokens by hash).
+//! - [`scope`]: what an owner token reaches (their sessions only), and `/api/me`.
+//! - `tokens`: `/api/owners/{email}/tokens`, owner tokens made and revoked by the admin.
 //! - `error`: [`ApiError`] and the extractors that turn bad requests into it.
 //! - `health`: `/healthz`, `/readyz`.
 //! - `metrics`: counters fed by the event bus, and `/metrics` (Prometheus text 0.0.4).
 //! - `events`: the WebSocket `/events`.
 //! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text).
-//! - `owners`, `behaviours`, `alerts`: their `/api/...` routes.
+//! - `owners`, `behaviours`, `alerts`: their `/api/...` routes; `webhooks`: the deliveries
+//!   waiting in the store.
 //! - `openapi.json`: the OpenAPI 3.0 document served at `/openapi.json`.
 
 mod alerts;
@@ -28,9 +31,12 @@ mod health;
 mod metrics;
 mod owners;
 mod qr;
+pub mod scope;
 pub mod server;
 mod sessions;
 pub mod state;
+mod tokens;
+mod webhooks;
 
 pub use error::ApiError;
 pub use server::{router, serve, token_from_env, TOKEN_ENV};

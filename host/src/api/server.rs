@@ -2,14 +2,14 @@
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::state::ApiState;
-use super::{alerts, auth, behaviours, events, health, metrics, owners, sessions};
+use super::{alerts, auth, behaviours, events, health, metrics, owners, scope, sessions, tokens, webhooks};
 
 /// The environment variable the bearer token comes from (never a file, never a default).
 pub const TOKEN_ENV: &str = "VIGIL_API_TOKEN";
@@ -41,11 +41,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/sessions/{id}/messages", post(sessions::send))
         .route("/api/owners", get(owners::list))
         .route("/api/owners/{email}", put(owners::put).delete(owners::delete))
+        .route("/api/owners/{email}/tokens", get(tokens::list).post(tokens::create).delete(tokens::revoke_all))
+        .route("/api/owners/{email}/tokens/{token}", delete(tokens::revoke))
+        .route("/api/owners/{email}/tokens/{token}/rotate", post(tokens::rotate))
+        .route("/api/me", get(scope::me))
         .route("/api/behaviours", get(behaviours::list))
         .route("/api/behaviours/{name}", get(behaviours::get))
         .route("/api/behaviours/{name}/reload", post(behaviours::reload))
         .route("/api/alerts", get(alerts::ledger))
         .route("/api/alerts/outbox", get(alerts::outbox))
+        .route("/api/webhooks/deliveries", get(webhooks::deliveries))
+        // Layers run outside in: the token first, then what its scope reaches.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), scope::enforce))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let max_body = state.inner.max_body;
     Router::new()

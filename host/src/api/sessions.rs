@@ -5,12 +5,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, JsonBody, PathArgs, QueryArgs};
 use super::qr;
+use super::scope::Scope;
 use super::state::ApiState;
 use crate::sessions::{check_id, phone, BackupInfo, SessionInfo, SessionStatus};
 
@@ -63,10 +65,22 @@ fn id_ok(id: &str) -> Result<(), ApiError> {
     check_id(id).map_err(ApiError::from)
 }
 
-pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<Vec<SessionView>>, ApiError> {
+/// Every session; for an owner token, only the owner's.
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    Extension(scope): Extension<Scope>,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
     let owners = state.owners_map().await;
     let list = state.inner.sessions.list().await?;
-    Ok(Json(list.into_iter().map(|i| state.view(i, &owners)).collect()))
+    let views = list.into_iter().map(|i| state.view(i, &owners));
+    Ok(Json(match scope.owner() {
+        None => views.collect(),
+        Some(me) => views
+            .filter(|v| {
+                v.info.owner.as_deref().or(state.inner.config_owners.get(&v.info.id).map(String::as_str)) == Some(me)
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,9 @@ pub struct ApiParts {
     pub max_body: usize,
     /// WebSocket streams end when this is cancelled (the host's shutdown).
     pub shutdown: CancellationToken,
+    /// Session id → owner email from `[owners."<email>"] sessions` (what owner tokens reach,
+    /// beside the links in the store).
+    pub config_owners: std::collections::BTreeMap<String, String>,
 }
 
 /// The state shared by the routes.
@@ -42,6 +45,7 @@ pub(crate) struct Inner {
     pub max_body: usize,
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
+    pub config_owners: std::collections::BTreeMap<String, String>,
 }
 
 impl ApiState {
@@ -60,6 +64,7 @@ impl ApiState {
                 max_body: parts.max_body,
                 shutdown: parts.shutdown,
                 metrics,
+                config_owners: parts.config_owners,
             }),
         }
     }
@@ -82,6 +87,12 @@ impl ApiState {
             clock: host.clock().clone(),
             max_body,
             shutdown,
+            config_owners: host
+                .config()
+                .owners
+                .iter()
+                .flat_map(|(email, o)| o.sessions.iter().map(move |id| (id.clone(), email.clone())))
+                .collect(),
         })
     }
 }

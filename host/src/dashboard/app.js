@@ -7,6 +7,7 @@ const KEY = "vigil.token";
 let token = null;
 let socket = null;
 let retry = 500;
+let owner = null; // the owner whose token this is (their sessions only), null for the admin
 const qrShown = new Map(); // session id -> QR text whose image is shown
 const timers = {};
 
@@ -100,11 +101,13 @@ async function refreshSessions() {
 function renderSession(card, s) {
   card.dataset.status = s.status;
   const keepQr = card.querySelector("img.qr-code");
+  const keepRestore = card.querySelector(".restore"); // an open backup list survives refreshes
   const actions = el("div", { class: "actions" },
     el("button", { onclick: () => act(s.id, "restart") }, "restart"),
     el("button", { onclick: () => act(s.id, "backup") }, "backup"),
+    el("button", { onclick: () => chooseBackup(card, s.id) }, "restore…"),
     el("button", { onclick: () => { if (confirm(`Log out ${s.id}? Its phone link is lost and it must be scanned again.`)) act(s.id, "logout"); } }, "log out"),
-    el("button", { onclick: () => { if (confirm(`Delete session ${s.id} and its profile?`)) remove(s.id); } }, "delete"));
+    owner ? null : el("button", { onclick: () => { if (confirm(`Delete session ${s.id} and its profile?`)) remove(s.id); } }, "delete"));
   const rows = [
     ["label", s.label || "—"], ["phone", s.phone ? "+" + s.phone : "—"], ["WhatsApp", s.wa_state || "—"],
     ["browser", s.running ? "running" : "not running"], ["last seen", when(s.last_seen)], ["owner", s.owner || "—"],
@@ -131,6 +134,7 @@ function renderSession(card, s) {
     qrShown.delete(s.id);
   }
   card.append(actions);
+  if (keepRestore) card.append(keepRestore);
 }
 
 async function loadQr(id, text, img) {
@@ -151,6 +155,29 @@ async function act(id, what) {
     await api(`/api/sessions/${encodeURIComponent(id)}/${what}`, { method: "POST" });
     later("sessions", refreshSessions, 50);
   } catch (e) { $("#sessions-error").textContent = `${what} ${id}: ${e.message}`; }
+}
+
+// The session's backups in a list to pick from; restoring stops the session, installs the
+// (verified) backup and starts it again.
+async function chooseBackup(card, id) {
+  let list;
+  try { list = await api(`/api/sessions/${encodeURIComponent(id)}/backups`); }
+  catch (e) { $("#sessions-error").textContent = `backups of ${id}: ${e.message}`; return; }
+  card.querySelector(".restore")?.remove();
+  if (!list.length) { $("#sessions-error").textContent = `${id} has no backup yet: make one with "backup"`; return; }
+  const select = el("select", { "aria-label": `backup of ${id} to restore` },
+    [...list].reverse().map((b) => el("option", { value: b.name }, `${b.name} (${Math.round(b.bytes / 1024)} KiB)`)));
+  const box = el("div", { class: "restore actions" }, select,
+    el("button", { onclick: async () => {
+      if (!confirm(`Restore ${id} from ${select.value}? The session restarts.`)) return;
+      try {
+        await api(`/api/sessions/${encodeURIComponent(id)}/restore`, { method: "POST", body: { backup: select.value } });
+        box.remove();
+        later("sessions", refreshSessions, 50);
+      } catch (e) { $("#sessions-error").textContent = `restore ${id}: ${e.message}`; }
+    } }, "restore this backup"),
+    el("button", { class: "quiet", onclick: () => box.remove() }, "cancel"));
+  card.append(box);
 }
 
 async function remove(id) {
@@ -249,7 +276,18 @@ function logEvent(ev) {
 
 // ---- start ----------------------------------------------------------------------------------
 
-function refreshAll() { refreshSessions(); refreshBehaviours(); refreshAlerts(); }
+function refreshAll() { refreshSessions(); if (!owner) { refreshBehaviours(); refreshAlerts(); } }
+
+// An owner token reaches only its owner's sessions: the admin's parts of the page are hidden.
+async function scope() {
+  let me;
+  try { me = await api("/api/me"); } catch (_) { return; }
+  owner = me.scope === "owner" ? me.owner : null;
+  const pill = $("#scope");
+  pill.hidden = !owner;
+  pill.textContent = owner ? `owner ${owner}` : "";
+  for (const e of document.querySelectorAll("[data-admin]")) e.hidden = !!owner;
+}
 
 function showLogin(message) {
   $("#app").hidden = true;
@@ -263,8 +301,7 @@ function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#forget").hidden = false;
-  refreshAll();
-  connect();
+  scope().then(() => { refreshAll(); connect(); });
 }
 
 $("#login-form").addEventListener("submit", (e) => {
@@ -284,7 +321,7 @@ $("#add-form").addEventListener("submit", async (e) => {
     refreshSessions();
   } catch (err) { $("#sessions-error").textContent = err.message; }
 });
-setInterval(() => { if (token && !$("#app").hidden) { refreshBehaviours(); refreshSessions(); } }, 10000);
+setInterval(() => { if (token && !$("#app").hidden) { if (!owner) refreshBehaviours(); refreshSessions(); } }, 10000);
 
 token = takeTokenFromUrl();
 if (token) start(); else showLogin();

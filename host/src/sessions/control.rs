@@ -80,7 +80,7 @@ impl SessionControl for SessionManager {
     }
 
     async fn restore(&self, id: &str, name: Option<&str>) -> Result<BackupInfo, SessionError> {
-        SessionManager::restore(self, id, name).await
+        SessionManager::restore_live(self, id, name).await
     }
 }
 

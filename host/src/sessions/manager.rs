@@ -229,7 +229,7 @@ impl SessionManager {
         Ok(info)
     }
 
-    fn publish(&self, name: &str, data: serde_json::Value) {
+    pub(crate) fn publish(&self, name: &str, data: serde_json::Value) {
         self.inner.bus.publish(Event {
             name: name.into(),
             source: "host".into(),

@@ -18,6 +18,7 @@
 //!   until the store lands.
 //! - [`profile`]: stale locks and the critical files' health.
 //! - [`backup`]: tar + zstd archives with sha256 manifests; verified restore.
+//! - `live_restore`: restore into a session this host runs (verify, stop, install, start).
 //! - `budget`: the restart budget and backoff.
 //! - `settings`: `[sessions]` resolved (the Chromium command line).
 //! - [`canary`]: `vigil doctor --canary`: the bridge's canary on the configured site, in a
@@ -42,6 +43,7 @@ pub mod chromium;
 pub mod control;
 mod desktop;
 pub mod id;
+mod live_restore;
 pub mod manager;
 pub mod memory;
 pub mod orphans;

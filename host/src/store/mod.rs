@@ -7,6 +7,8 @@
 //! - [`alerts`]: the alert ledger and the email outbox, written in one transaction.
 //! - [`events`]: the bounded event log.
 //! - [`owners`]: session owners.
+//! - [`tokens`]: per-owner API tokens (only their hashes).
+//! - [`webhooks`]: webhook deliveries waiting for their receivers.
 //! - `sessions`: session records (the sessions' [`SessionRecords`](crate::sessions::SessionRecords)).
 
 pub mod alerts;
@@ -14,6 +16,8 @@ pub mod events;
 mod kv;
 pub mod owners;
 mod sessions;
+pub mod tokens;
+pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -39,7 +39,7 @@ pub fn check_owner(email: &str, timezone: Option<&str>) -> Result<(), String> {
 }
 
 impl Store {
-    /// Deletes an owner and their session links; `false` when there was none.
+    /// Deletes an owner, their session links and their API tokens; `false` when there was none.
     pub async fn delete_owner(&self, email: &str) -> Result<bool, StoreError> {
         self.guarded(async move {
             let mut tx = self.pool().begin().await.map_err(q("starting to delete an owner"))?;
@@ -48,6 +48,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(q("deleting an owner's sessions"))?;
+            sqlx::query("DELETE FROM owner_tokens WHERE owner_email = $1")
+                .bind(email)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("deleting an owner's tokens"))?;
             let n = sqlx::query("DELETE FROM owners WHERE email = $1")
                 .bind(email)
                 .execute(&mut *tx)
