@@ -8,4 +8,5 @@ mod limits;
 mod plugins;
 mod reload;
 mod store;
+mod suspension;
 mod webhooks;

@@ -41,6 +41,9 @@ pub struct Fire {
     pub scheduled: DateTime<Utc>,
     /// When it actually fired.
     pub fired: DateTime<Utc>,
+    /// The same moment on tokio's monotonic clock (the runner compares it with its runs to
+    /// skip fires that came while the previous run of the trigger was still going).
+    pub fired_at: tokio::time::Instant,
     /// A missed cron run, fired once at start-up (`missed: run_once`).
     pub catch_up: bool,
 }
