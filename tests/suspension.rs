@@ -253,3 +253,45 @@ fn broken_plugins_in_a_running_host_are_suspended_and_then_cost_almost_nothing()
     let spin = host.behaviour("spin").unwrap();
     assert!(spin["traces"].as_array().unwrap().len() >= 5, "{spin}");
 }
+
+#[tokio::test]
+async fn the_api_shows_a_suspension_resumes_it_and_the_metrics_count_it() {
+    use vigil_tests::api::{ApiHost, TOKEN};
+    let config = "[limits]\nsuspend_after = 2\nsuspend_backoff = \"30m\"\n";
+    let mut h =
+        ApiHost::start_with(&[("bad", BROKEN), ("good", r#"every("1h", "tick"); fn tick() { }"#)], Some(TOKEN), config)
+            .await;
+    let rx = std::mem::replace(&mut h.test.events, h.test.host.bus().subscribe());
+    let all = record(rx);
+    until(&all, W, "the suspension", |ev| !of(ev, "behaviour.suspended", "bad").is_empty()).await;
+    let v: serde_json::Value = h.get("/api/behaviours/bad").send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["status"], "suspended", "{v}");
+    assert_eq!(v["suspended"]["failures"], 2, "{v}");
+    assert!(v["suspended"]["until"].is_string(), "{v}");
+    let metrics = h.get("/metrics").send().await.unwrap().text().await.unwrap();
+    for line in [
+        "vigil_behaviour_suspended{behaviour=\"bad\"} 1",
+        "vigil_behaviour_suspended{behaviour=\"good\"} 0",
+        "vigil_behaviour_suspensions_total{behaviour=\"bad\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in:\n{metrics}");
+    }
+    assert!(metrics.contains("vigil_behaviour_cpu_seconds_total{behaviour=\"bad\"} "), "{metrics}");
+    // Resumed by the API: answered with the view, and `behaviour.resumed` says why.
+    let r = h.post("/api/behaviours/bad/resume").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["suspended"].is_null(), "{v}");
+    until(&all, W, "behaviour.resumed", |ev| ev.iter().any(|e| about(e, "behaviour.resumed", "bad"))).await;
+    assert_eq!(named(&all, "behaviour.resumed", "bad")[0].data["why"], "api");
+    // The trial run fails: suspended again at once, for twice as long.
+    until(&all, W, "the second suspension", |ev| of(ev, "behaviour.suspended", "bad").len() == 2).await;
+    assert_eq!(named(&all, "behaviour.suspended", "bad")[1].data["backoff_ms"], 3_600_000);
+    // Not suspended, or not there: a clear refusal.
+    let r = h.post("/api/behaviours/good/resume").send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("not suspended"));
+    let r = h.post("/api/behaviours/nope/resume").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    h.stop().await;
+}

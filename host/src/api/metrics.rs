@@ -203,7 +203,7 @@ fn behaviour_totals(out: &mut String, board: &crate::behaviours::status::Board) 
         let _ = writeln!(
             out,
             "vigil_behaviour_fires_skipped_total{{behaviour=\"{b}\",reason=\"suspended\"}} {}",
-            t.skipped_suspended
+            t.skipped_suspended + board.paused_skips(name)
         );
     }
     family(out, "vigil_behaviour_suspensions_total", "counter", "Times the behaviour was suspended.");

@@ -361,6 +361,7 @@ impl Manager {
         let (fire_tx, fires) = mpsc::channel(QUEUE);
         let (event_tx, events) = mpsc::channel(QUEUE);
         let (control, control_rx) = mpsc::channel(4);
+        self.scheduler.resume_owner(name); // nothing left paused from an earlier life
         let current: Current = Arc::new(RwLock::new(script.clone()));
         let stop = CancellationToken::new();
         let mut timers = HashMap::new();
@@ -444,6 +445,7 @@ impl Manager {
         self.scheduler.cancel_owner(name);
         slot.stop.cancel();
         let _ = slot.runner.await;
+        self.scheduler.resume_owner(name);
         self.board.remove(name);
         if report {
             tracing::info!(behaviour = %name, "unloaded: {} is gone", slot.path.display());

@@ -180,6 +180,8 @@ impl Runner {
     /// Ends a suspension (if there is one), reports it, and makes the next run a trial.
     fn resume(&self, st: &mut State, why: Resume) -> Option<Suspended> {
         let ended = st.health.resume()?;
+        let skipped = self.scheduler.resume_owner(&self.name);
+        self.board.count(&self.name, |t| t.skipped_suspended += skipped);
         tracing::info!(behaviour = %self.name, "resumed ({}): the next run is a trial", why.as_str());
         self.board.update(&self.name, |e| {
             e.health.suspended = None;
@@ -212,6 +214,8 @@ impl Runner {
             self.name,
             s.last_error
         );
+        // Its timers stop firing (they keep their schedules); events are dropped by the loop.
+        self.scheduler.pause_owner(&self.name);
         self.board.count(&self.name, |t| t.suspensions += 1);
         self.board.update(&self.name, |e| e.health.suspended = Some(s.clone()));
         self.bus.publish(Event {

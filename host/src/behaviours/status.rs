@@ -165,6 +165,12 @@ impl Board {
         self.totals.lock().expect("totals").clone()
     }
 
+    /// Timer fires of `name` skipped in its current suspension (added to
+    /// [`Totals::skipped_suspended`] when it ends).
+    pub fn paused_skips(&self, name: &str) -> u64 {
+        self.scheduler.paused_skips(name).unwrap_or(0)
+    }
+
     pub(crate) fn count(&self, name: &str, f: impl FnOnce(&mut Totals)) {
         f(self.totals.lock().expect("totals").entry(name.to_string()).or_default());
         self.changed.notify_one();
@@ -216,7 +222,7 @@ impl Board {
                     cpu_share: e.health.cpu_share,
                     cpu_seconds: t.cpu_seconds,
                     skipped_overlap: t.skipped_overlap,
-                    skipped_suspended: t.skipped_suspended,
+                    skipped_suspended: t.skipped_suspended + self.paused_skips(&name),
                     suspensions: t.suspensions,
                     triggers: e
                         .triggers

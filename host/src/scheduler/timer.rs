@@ -56,6 +56,10 @@ impl Timer {
             }
             () = wait(&self.shared.clock, due.wake) => {}
         }
+        if self.shared.skip_if_paused(&self.owner) {
+            tracing::trace!(scheduled = %due.scheduled, "fire skipped: the owner is paused");
+            return true;
+        }
         let fired = self.shared.clock.now();
         let fired_at = Instant::now();
         // Recorded before delivery, so a crash while the handler runs does not re-run it.
