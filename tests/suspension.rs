@@ -244,14 +244,34 @@ fn broken_plugins_in_a_running_host_are_suspended_and_then_cost_almost_nothing()
     for (name, per_min) in &m.lines_per_min {
         assert!(*per_min < 10.0, "{name} logs {per_min:.0} lines/min: {m}\n{}", host.tail(30));
     }
+    // The healthy timer throughout (from start, through the failures, after suspension): on
+    // time within 100 ms. On a shared 2-core CI machine another process can delay a wake-up, so
+    // the bound is on 95 % of the fires, and every fire must be within 1 s (no queueing).
     let late = host.lateness();
-    let worst = late.iter().map(|(_, l)| *l).max().unwrap_or(i64::MAX);
-    eprintln!("healthy 1 s timer: {} fires, the latest {worst} ms after its schedule", late.len());
+    let mut sorted: Vec<i64> = late.iter().map(|(_, l)| *l).collect();
+    sorted.sort();
+    let worst = sorted.last().copied().unwrap_or(i64::MAX);
+    let p95 = sorted.get(sorted.len() * 95 / 100).copied().unwrap_or(i64::MAX);
+    let slow: Vec<String> = late
+        .iter()
+        .filter(|(_, l)| *l >= 100)
+        .map(|(at, l)| format!("{l} ms at {:.1} s", (*at - t0).as_secs_f64()))
+        .collect();
+    eprintln!(
+        "healthy 1 s timer: {} fires, 95 % within {p95} ms, the latest {worst} ms; 100 ms or more: {slow:?}",
+        late.len()
+    );
     assert!(late.len() as u64 >= t0.elapsed().as_secs() - 5, "the healthy timer fired {} times", late.len());
-    assert!(worst < 100, "a healthy fire ran {worst} ms late");
-    // Every failure is still in the traces; the log has one line per error and suspension.
-    let spin = host.behaviour("spin").unwrap();
-    assert!(spin["traces"].as_array().unwrap().len() >= 5, "{spin}");
+    assert!(p95 < 100 && worst < 1000, "healthy fires ran late: {slow:?}");
+    // Every failure is still in the traces; the log has the repeated error once.
+    let lines = host.lines();
+    for (name, _) in vigil_tests::broken::BROKEN {
+        let b = host.behaviour(name).unwrap();
+        assert!(b["traces"].as_array().unwrap().len() >= 5, "{b}");
+        let failed =
+            lines.iter().filter(|l| l.behaviour() == Some(name) && l.message().starts_with("handler failed")).count();
+        assert_eq!(failed, 1, "{name}: its five identical errors are logged once\n{}", host.tail(40));
+    }
 }
 
 #[tokio::test]
