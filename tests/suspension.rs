@@ -178,6 +178,7 @@ async fn one_suspension_email_per_streak() {
     let before = named(&all, "behaviour.suspended", "bad").len();
     vigil_tests::write_in_place(&h.script("bad"), r#"every("100ms", "tick"); fn tick() { throw "v2" }"#);
     until(&all, W, "the second streak", |ev| of(ev, "behaviour.suspended", "bad").len() >= before + 3).await;
+    until(&all, W, "the second email sent", |ev| ev.iter().filter(|e| e.name == "email.sent").count() >= 2).await;
     let msgs = smtp.wait_for(2, W);
     let second = decoded(&msgs[1]);
     assert!(second.contains("v2"), "{second}");
@@ -313,5 +314,24 @@ async fn the_api_shows_a_suspension_resumes_it_and_the_metrics_count_it() {
     assert!(r.text().await.unwrap().contains("not suspended"));
     let r = h.post("/api/behaviours/nope/resume").send().await.unwrap();
     assert_eq!(r.status(), 404);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn without_its_template_the_suspension_email_is_a_plain_built_in_text() {
+    let smtp = SmtpServer::start(0);
+    let empty = tempfile::tempdir().unwrap();
+    let config = smtp_config(smtp.port).replace(
+        &format!("templates_dir = {:?}", std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/templates")),
+        &format!("templates_dir = {:?}", empty.path()),
+    );
+    let mut h = TestHost::start(&[("bad", BROKEN)], &config).await;
+    let rx = std::mem::replace(&mut h.events, h.host.bus().subscribe());
+    let all = record(rx);
+    // (smtp.wait_for blocks the thread: wait on the event first, so the host runs meanwhile.)
+    until(&all, W, "the email sent", |ev| ev.iter().any(|e| e.name == "email.sent")).await;
+    let m = decoded(&smtp.wait_for(1, W)[0]);
+    assert!(m.contains("Subject: [vigil] behaviour `bad` suspended"), "{m}");
+    assert!(m.contains("broken on purpose") && m.contains("POST /api/behaviours/bad/resume"), "{m}");
     h.stop().await;
 }
