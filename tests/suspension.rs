@@ -225,7 +225,10 @@ fn window() -> Duration {
 
 #[test]
 fn broken_plugins_in_a_running_host_are_suspended_and_then_cost_almost_nothing() {
-    let config = "[limits]\nrun_budget = \"1s\"\n[behaviours.hog.limits]\nmax_memory = 16777216\n";
+    // 1 s runs so the loop fails five times quickly; a CPU share that five of them cannot pass
+    // even on a loaded machine (the CPU share's own suspension is in the bench and unit tests).
+    let config =
+        "[limits]\nrun_budget = \"1s\"\nmax_cpu_share = \"50%\"\n[behaviours.hog.limits]\nmax_memory = 16777216\n";
     let host = BrokenHost::start(&vigil_tests::vigil_bin(), config);
     let t0 = Instant::now();
     let all_suspended = |s: &serde_json::Value| {
