@@ -43,6 +43,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/behaviours"),
     ("GET", "/api/behaviours/pulse"),
     ("POST", "/api/behaviours/pulse/reload"),
+    ("POST", "/api/behaviours/pulse/resume"),
     ("GET", "/api/alerts"),
     ("GET", "/api/alerts/outbox"),
     ("GET", "/api/webhooks/deliveries"),

@@ -10,5 +10,6 @@ mod plugins;
 mod plugins_ts;
 mod reload;
 mod store;
+mod suspension;
 mod webhooks;
 mod webhooks_durable;

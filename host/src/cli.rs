@@ -666,6 +666,15 @@ fn show_behaviours(config: &Config, json: bool) -> ExitCode {
         if let Some(e) = &b.last_error {
             println!("  ! last error: {e}");
         }
+        if let Some(s) = &b.suspended {
+            println!(
+                "  ! suspended until {} ({} failure{} in a row): POST /api/behaviours/{}/resume, or fix its file",
+                s.until.format("%Y-%m-%d %H:%M:%S UTC"),
+                s.failures,
+                plural(u64::from(s.failures)),
+                b.name
+            );
+        }
         for t in &b.triggers {
             let next = t.next_fire.map(|n| n.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "-".into());
             let last = t.last_fired.map(|n| n.format("%H:%M:%S").to_string()).unwrap_or_else(|| "never".into());

@@ -3,6 +3,7 @@
 //! plugins built from `plugins/` and `tests/fixtures/plugins/`.
 
 pub mod api;
+pub mod broken;
 pub mod pg;
 pub mod recorder;
 pub mod smtp;

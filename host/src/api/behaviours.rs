@@ -1,5 +1,5 @@
 //! `/api/behaviours`: every loaded behaviour (kind, status, last error, triggers with their
-//! next fire times, traces); reloading one now.
+//! next fire times, traces, suspension); reloading one now; resuming a suspended one.
 
 use axum::extract::State;
 use axum::Json;
@@ -14,8 +14,9 @@ use crate::behaviours::{is_plugin, valid_name};
 pub(crate) struct View {
     /// `script` (rhai) or `plugin` (WASM).
     kind: &'static str,
-    /// `ok`; `failing` (its last run failed); `load_error` (the file on disk does not load,
-    /// the version before it keeps running).
+    /// `ok`; `failing` (its last run failed); `suspended` (its triggers do not fire until
+    /// `suspended.until`); `load_error` (the file on disk does not load, the version before it
+    /// keeps running).
     status: &'static str,
     #[serde(flatten)]
     view: BehaviourView,
@@ -25,6 +26,8 @@ fn view(v: BehaviourView) -> View {
     let kind = if is_plugin(&v.path) { "plugin" } else { "script" };
     let status = if v.load_error.is_some() {
         "load_error"
+    } else if v.suspended.is_some() {
+        "suspended"
     } else if v.traces.last().is_some_and(|t| !t.outcome.is_ok()) {
         "failing"
     } else {
@@ -69,4 +72,32 @@ pub(crate) async fn reload(
     state.inner.behaviours.board().views().into_iter().find(|v| v.name == name).map(|v| Json(view(v))).ok_or_else(
         || ApiError::not_found(format!("behaviour `{name}` was unloaded: its file {} is gone", before.path.display())),
     )
+}
+
+/// Ends the behaviour's suspension now: its triggers fire again and its next run is a trial.
+/// 409 when it is not suspended.
+pub(crate) async fn resume(
+    State(state): State<ApiState>,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Json<View>, ApiError> {
+    find(&state, &name)?;
+    let gone = || ApiError::not_found(format!("behaviour `{name}` is not loaded (its file is gone or does not load)"));
+    match state.inner.behaviours.resume(&name).await {
+        Err(crate::behaviours::NotLoaded) => Err(gone()),
+        Ok(None) => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!(
+                "behaviour `{name}` is not suspended: nothing to resume (GET /api/behaviours/{name} shows its state)"
+            ),
+        )),
+        Ok(Some(_)) => state
+            .inner
+            .behaviours
+            .board()
+            .views()
+            .into_iter()
+            .find(|v| v.name == name)
+            .map(|v| Json(view(v)))
+            .ok_or_else(gone),
+    }
 }

@@ -174,6 +174,8 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Result<impl IntoRe
         let _ = writeln!(out, "vigil_behaviour_run_duration_seconds_count{{behaviour=\"{b}\"}} {}", d.count);
     }
 
+    behaviour_totals(&mut out, state.inner.behaviours.board());
+
     family(&mut out, "vigil_events_total", "counter", "Events on the host's bus, by name.");
     for (name, n) in &events {
         let _ = writeln!(out, "vigil_events_total{{name=\"{}\"}} {n}", esc(name));
@@ -182,4 +184,45 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Result<impl IntoRe
     let _ = writeln!(out, "vigil_metrics_events_missed_total {lagged}");
 
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
+}
+
+/// CPU time, skipped fires, suspensions (counters kept across reloads) and who is suspended now.
+fn behaviour_totals(out: &mut String, board: &crate::behaviours::status::Board) {
+    let totals = board.totals();
+    family(out, "vigil_behaviour_cpu_seconds_total", "counter", "Wall time inside the behaviour's runs.");
+    for (name, t) in &totals {
+        let _ = writeln!(out, "vigil_behaviour_cpu_seconds_total{{behaviour=\"{}\"}} {}", esc(name), t.cpu_seconds);
+    }
+    family(
+        out,
+        "vigil_behaviour_fires_skipped_total",
+        "counter",
+        "Fires not run: `overlap` (the previous run of the trigger was still going), `suspended`.",
+    );
+    for (name, t) in &totals {
+        let b = esc(name);
+        let _ = writeln!(
+            out,
+            "vigil_behaviour_fires_skipped_total{{behaviour=\"{b}\",reason=\"overlap\"}} {}",
+            t.skipped_overlap
+        );
+        let _ = writeln!(
+            out,
+            "vigil_behaviour_fires_skipped_total{{behaviour=\"{b}\",reason=\"suspended\"}} {}",
+            t.skipped_suspended + board.paused_skips(name)
+        );
+    }
+    family(out, "vigil_behaviour_suspensions_total", "counter", "Times the behaviour was suspended.");
+    for (name, t) in &totals {
+        let _ = writeln!(out, "vigil_behaviour_suspensions_total{{behaviour=\"{}\"}} {}", esc(name), t.suspensions);
+    }
+    family(out, "vigil_behaviour_suspended", "gauge", "1 while the behaviour is suspended.");
+    for v in board.views() {
+        let _ = writeln!(
+            out,
+            "vigil_behaviour_suspended{{behaviour=\"{}\"}} {}",
+            esc(&v.name),
+            u8::from(v.suspended.is_some())
+        );
+    }
 }

@@ -48,6 +48,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/behaviours", get(behaviours::list))
         .route("/api/behaviours/{name}", get(behaviours::get))
         .route("/api/behaviours/{name}/reload", post(behaviours::reload))
+        .route("/api/behaviours/{name}/resume", post(behaviours::resume))
         .route("/api/alerts", get(alerts::ledger))
         .route("/api/alerts/outbox", get(alerts::outbox))
         .route("/api/webhooks/deliveries", get(webhooks::deliveries))

@@ -22,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 use super::api::{Api, Services};
 use super::loaded::{load, wasm_cache_dir, Binding, Loaded};
 use super::rhai::ScriptError;
-use super::runner::{Current, EventJob, Runner};
+use super::runner::{Control, Current, EventJob, Runner};
 use super::status::{Board, Entry, TriggerEntry};
+use super::suspension::{Policy, Resume, Suspended};
 use super::trace::TraceLog;
 use super::trigger::TriggerKind;
 use crate::config::Config;
@@ -50,13 +51,20 @@ struct Slot {
     fire_tx: mpsc::Sender<crate::scheduler::Fire>,
     stop: CancellationToken,
     runner: JoinHandle<()>,
+    control: mpsc::Sender<Control>,
 }
 
 enum Command {
     /// The file at this path appeared, changed or vanished.
     Sync(PathBuf, Option<oneshot::Sender<()>>),
+    /// End a behaviour's suspension now (`POST /api/behaviours/{name}/resume`).
+    Resume(String, oneshot::Sender<Result<Option<Suspended>, NotLoaded>>),
     Shutdown(oneshot::Sender<()>),
 }
+
+/// The behaviour is not loaded (its file is missing, or failed to load the first time).
+#[derive(Debug, Clone, Copy)]
+pub struct NotLoaded;
 
 /// Handle on the behaviour manager.
 #[derive(Clone)]
@@ -99,6 +107,16 @@ impl Behaviours {
         let _ = self.tx.send(Command::Sync(path, None)).await;
     }
 
+    /// Ends the suspension of `name` now; its next fire is a trial run. Answers the suspension
+    /// that ended, `None` when it was not suspended.
+    pub async fn resume(&self, name: &str) -> Result<Option<Suspended>, NotLoaded> {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Command::Resume(name.to_string(), done)).await.is_err() {
+            return Err(NotLoaded);
+        }
+        wait.await.unwrap_or(Err(NotLoaded))
+    }
+
     /// Stops every behaviour: running handlers get the grace time, then are cut.
     pub async fn shutdown(&self) {
         let (done, wait) = oneshot::channel();
@@ -139,6 +157,13 @@ impl Manager {
                     if let Some(d) = done {
                         let _ = d.send(());
                     }
+                }
+                Command::Resume(name, done) => {
+                    let out = match self.slots.get(&name) {
+                        Some(slot) => Ok(resume(slot, Resume::Api).await),
+                        None => Err(NotLoaded),
+                    };
+                    let _ = done.send(out);
                 }
                 Command::Shutdown(done) => {
                     let names: Vec<String> = self.slots.keys().cloned().collect();
@@ -274,6 +299,7 @@ impl Manager {
                     last_error: None,
                     triggers: Vec::new(),
                     traces: TraceLog::default(),
+                    health: Default::default(),
                 },
             );
         }
@@ -334,6 +360,8 @@ impl Manager {
     async fn install(&mut self, name: &str, path: &Path, hash: [u8; 32], script: Arc<dyn Loaded>) {
         let (fire_tx, fires) = mpsc::channel(QUEUE);
         let (event_tx, events) = mpsc::channel(QUEUE);
+        let (control, control_rx) = mpsc::channel(4);
+        self.scheduler.resume_owner(name); // nothing left paused from an earlier life
         let current: Current = Arc::new(RwLock::new(script.clone()));
         let stop = CancellationToken::new();
         let mut timers = HashMap::new();
@@ -352,6 +380,7 @@ impl Manager {
                 last_error: None,
                 triggers: Self::trigger_entries(&*script, &timers),
                 traces: TraceLog::default(),
+                health: Default::default(),
             },
         );
         let runner = Runner {
@@ -366,12 +395,17 @@ impl Manager {
             stop: stop.clone(),
             shutdown: self.shutdown.clone(),
             grace: self.config.shutdown_grace.0,
+            control: control_rx,
+            policy: Policy::of(&self.config.limits.with(&self.config.behaviour(name).limits)),
+            alerts_to: self.config.alerts.to.clone(),
         };
         let runner = tokio::spawn(runner.run());
         tracing::info!(behaviour = %name, triggers = script.decls().len(), "loaded {}", path.display());
         self.event("behaviour.loaded", serde_json::json!({"behaviour": name, "path": path, "triggers": script.decls().iter().map(|d| d.key()).collect::<Vec<_>>()}));
-        self.slots
-            .insert(name.to_string(), Slot { path: path.to_path_buf(), hash, current, timers, fire_tx, stop, runner });
+        self.slots.insert(
+            name.to_string(),
+            Slot { path: path.to_path_buf(), hash, current, timers, fire_tx, stop, runner, control },
+        );
     }
 
     async fn replace(&mut self, name: &str, path: &Path, hash: [u8; 32], script: Arc<dyn Loaded>) {
@@ -396,6 +430,9 @@ impl Manager {
         slot.timers = timers;
         slot.hash = hash;
         slot.path = path.to_path_buf();
+        // A new version may be the fix: a suspended behaviour runs again at once. Not waited
+        // for: a runner in the middle of a long run answers only after it.
+        let _ = slot.control.try_send(Control::Resume(Resume::FileChanged, None));
         self.slots.insert(name.to_string(), slot);
     }
 
@@ -408,12 +445,20 @@ impl Manager {
         self.scheduler.cancel_owner(name);
         slot.stop.cancel();
         let _ = slot.runner.await;
+        self.scheduler.resume_owner(name);
         self.board.remove(name);
         if report {
             tracing::info!(behaviour = %name, "unloaded: {} is gone", slot.path.display());
             self.event("behaviour.unloaded", serde_json::json!({"behaviour": name, "path": slot.path}));
         }
     }
+}
+
+/// Asks the runner of `slot` to end its suspension; the suspension that ended, if any.
+async fn resume(slot: &Slot, why: Resume) -> Option<Suspended> {
+    let (done, wait) = oneshot::channel();
+    slot.control.send(Control::Resume(why, Some(done))).await.ok()?;
+    wait.await.ok().flatten()
 }
 
 /// Forwards bus events to the behaviours subscribed to them.

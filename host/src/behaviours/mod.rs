@@ -14,20 +14,26 @@
 //! - [`watch`]: the debounced file watcher on `scripts/` and `plugins/`.
 //! - [`status`]: the status board and the snapshot file `vigil behaviours` reads.
 //! - [`trace`]: run traces, the last 20 per behaviour.
+//! - [`suspension`]: failures in a row and the CPU share that suspend a behaviour, with backoff.
+//! - `suspension_alert`: the one email per suspension streak, through the alert ledger.
+//! - `log_dedup`: the same error logged once, then one "repeated N times" line a minute.
 
 pub mod api;
 pub(crate) mod loaded;
+mod log_dedup;
 mod manager;
 pub mod rhai;
 mod runner;
 pub mod status;
+pub mod suspension;
+mod suspension_alert;
 pub mod trace;
 pub mod trigger;
 pub mod wasm;
 pub(crate) mod watch;
 
 pub use loaded::Loaded;
-pub use manager::{valid_name, Behaviours};
+pub use manager::{valid_name, Behaviours, NotLoaded};
 pub use watch::{is_behaviour_file, is_plugin, is_script};
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::suspension::Suspended;
 use super::trace::{Trace, TraceLog};
 use super::trigger::TriggerStatus;
 use crate::clock::Clock;
@@ -39,6 +40,27 @@ pub struct BehaviourView {
     pub triggers: Vec<TriggerStatus>,
     /// The last runs, oldest first.
     pub traces: Vec<Trace>,
+    /// Runs that failed in a row (0 after a success).
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// Set while the behaviour is suspended: its triggers do not fire until `until`.
+    #[serde(default)]
+    pub suspended: Option<Suspended>,
+    /// The share of one core its runs took over the minute before its last run (0.1 = 10 %).
+    #[serde(default)]
+    pub cpu_share: f64,
+    /// Run time (wall time inside its runs) since the host started.
+    #[serde(default)]
+    pub cpu_seconds: f64,
+    /// Timer fires skipped because the previous run of the same trigger was still going.
+    #[serde(default)]
+    pub skipped_overlap: u64,
+    /// Fires and events skipped while suspended.
+    #[serde(default)]
+    pub skipped_suspended: u64,
+    /// Times it was suspended since the host started.
+    #[serde(default)]
+    pub suspensions: u64,
 }
 
 /// A snapshot file written by a running host.
@@ -68,6 +90,25 @@ pub(crate) struct Entry {
     pub last_error: Option<String>,
     pub triggers: Vec<TriggerEntry>,
     pub traces: TraceLog,
+    pub health: EntryHealth,
+}
+
+/// What the runner's [`Health`](super::suspension::Health) shows of itself.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EntryHealth {
+    pub consecutive_failures: u32,
+    pub suspended: Option<Suspended>,
+    pub cpu_share: f64,
+}
+
+/// Counters of one behaviour since the host started (kept across reloads and unloads).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    /// Wall time inside its runs, in seconds.
+    pub cpu_seconds: f64,
+    pub skipped_overlap: u64,
+    pub skipped_suspended: u64,
+    pub suspensions: u64,
 }
 
 /// Upper bounds (seconds) of the run-duration histogram buckets (`/metrics`).
@@ -98,18 +139,41 @@ impl Durations {
 pub struct Board {
     inner: Arc<Mutex<BTreeMap<String, Entry>>>,
     durations: Arc<Mutex<BTreeMap<String, Durations>>>,
+    totals: Arc<Mutex<BTreeMap<String, Totals>>>,
     changed: Arc<Notify>,
     scheduler: Scheduler,
 }
 
 impl Board {
     pub(crate) fn new(scheduler: Scheduler) -> Self {
-        Self { inner: Default::default(), durations: Default::default(), changed: Default::default(), scheduler }
+        Self {
+            inner: Default::default(),
+            durations: Default::default(),
+            totals: Default::default(),
+            changed: Default::default(),
+            scheduler,
+        }
     }
 
     /// Run durations per behaviour, since the host started.
     pub fn durations(&self) -> BTreeMap<String, Durations> {
         self.durations.lock().expect("durations").clone()
+    }
+
+    /// Counters per behaviour, since the host started.
+    pub fn totals(&self) -> BTreeMap<String, Totals> {
+        self.totals.lock().expect("totals").clone()
+    }
+
+    /// Timer fires of `name` skipped in its current suspension (added to
+    /// [`Totals::skipped_suspended`] when it ends).
+    pub fn paused_skips(&self, name: &str) -> u64 {
+        self.scheduler.paused_skips(name).unwrap_or(0)
+    }
+
+    pub(crate) fn count(&self, name: &str, f: impl FnOnce(&mut Totals)) {
+        f(self.totals.lock().expect("totals").entry(name.to_string()).or_default());
+        self.changed.notify_one();
     }
 
     pub(crate) fn update(&self, name: &str, f: impl FnOnce(&mut Entry)) {
@@ -131,6 +195,7 @@ impl Board {
 
     pub(crate) fn record_run(&self, name: &str, trace: Trace) {
         self.durations.lock().expect("durations").entry(name.to_string()).or_default().observe(trace.duration_ms / 1e3);
+        self.count(name, |t| t.cpu_seconds += trace.duration_ms / 1e3);
         self.update(name, |e| {
             e.runs += 1;
             if !trace.outcome.is_ok() {
@@ -145,11 +210,20 @@ impl Board {
     pub fn views(&self) -> Vec<BehaviourView> {
         let entries: Vec<(String, Entry)> =
             self.inner.lock().expect("board").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let totals = self.totals();
         entries
             .into_iter()
             .map(|(name, e)| {
                 let timers = self.scheduler.timers(Some(&name));
+                let t = totals.get(&name).cloned().unwrap_or_default();
                 BehaviourView {
+                    consecutive_failures: e.health.consecutive_failures,
+                    suspended: e.health.suspended,
+                    cpu_share: e.health.cpu_share,
+                    cpu_seconds: t.cpu_seconds,
+                    skipped_overlap: t.skipped_overlap,
+                    skipped_suspended: t.skipped_suspended + self.paused_skips(&name),
+                    suspensions: t.suspensions,
                     triggers: e
                         .triggers
                         .iter()

@@ -312,6 +312,26 @@ mod tests {
     }
 
     #[test]
+    fn suspension_settings_take_a_share_as_a_percentage_or_a_fraction() {
+        use crate::config::Share;
+        let c = parse_with_env(
+            "[limits]\nsuspend_after = 3\nmax_cpu_share = \"2.5%\"\n[behaviours.k.limits]\nmax_cpu_share = 0.5\n",
+            "vigil.toml",
+            env(&[("VIGIL_LIMITS__SUSPEND_BACKOFF", "30s")]),
+        )
+        .unwrap();
+        assert_eq!((c.limits.suspend_after, c.limits.max_cpu_share), (3, Share(250)));
+        assert_eq!(c.limits.suspend_backoff.0, Duration::from_secs(30));
+        assert_eq!(c.limits.with(&c.behaviour("k").limits).max_cpu_share, Share(5000));
+        assert_eq!(Config::default().limits.max_cpu_share.to_string(), "10%");
+        let e = parse_with_env("[limits]\nmax_cpu_share = \"150%\"\n", "vigil.toml", env(&[])).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("at most 100 %"), "{e}");
+        let e = parse_with_env("[limits]\nmax_cpu_share = \"ten\"\n", "vigil.toml", env(&[])).unwrap_err();
+        assert!(e.message.contains("bad share `ten`") && e.message.contains("\"10%\""), "{e}");
+    }
+
+    #[test]
     fn environment_overrides_every_level() {
         let text = "[behaviours.keepalive]\ngrants = [\"sessions.read\"]\n[behaviours.keepalive.params]\nto = \"x\"\n";
         let c = parse_with_env(

@@ -11,5 +11,5 @@ mod model;
 pub use load::{load, ConfigError, ConfigSource, DEFAULTS};
 pub use model::{
     AlertsConfig, ApiConfig, BehaviourConfig, ByteSize, Capability, Config, HumanDuration, Limits, LimitsOverride,
-    OwnerConfig, Secret, SessionsConfig, SiteKind, SmtpConfig, SmtpSecurity, TimeZone, WebhookConfig,
+    OwnerConfig, Secret, SessionsConfig, Share, SiteKind, SmtpConfig, SmtpSecurity, TimeZone, WebhookConfig,
 };

@@ -442,6 +442,20 @@ pub struct Limits {
     /// Bytes of linear memory one WASM plugin may grow to; growing past it stops the call.
     /// Default 67,108,864 (64 MiB). Not used by rhai scripts (see the size limits above).
     pub max_memory: usize,
+    /// Runs that fail in a row (a thrown error, a trap, a limit stop, a missing grant) before
+    /// the behaviour is suspended: its triggers stop firing until the backoff ends, its file
+    /// changes, or `POST /api/behaviours/{name}/resume`. Default 5; 0 never suspends.
+    pub suspend_after: u32,
+    /// How long the first suspension of a streak lasts; each further suspension before a
+    /// successful run doubles it, up to `suspend_backoff_max`. Default `1m`.
+    pub suspend_backoff: HumanDuration,
+    /// The longest suspension. Default `1h`.
+    pub suspend_backoff_max: HumanDuration,
+    /// The share of one core a behaviour's runs may take (their wall time, averaged over the
+    /// last minute) before it is suspended as above: `"10%"` (default) or `0.1`; `"100%"`
+    /// never suspends a behaviour that runs one handler at a time. A single run longer than
+    /// this share of a minute (6 s at 10 %) passes it.
+    pub max_cpu_share: Share,
 }
 
 impl Default for Limits {
@@ -454,6 +468,10 @@ impl Default for Limits {
             max_map_size: 100_000,
             run_budget: HumanDuration(Duration::from_secs(10)),
             max_memory: 64 << 20,
+            suspend_after: 5,
+            suspend_backoff: HumanDuration(Duration::from_secs(60)),
+            suspend_backoff_max: HumanDuration(Duration::from_secs(3600)),
+            max_cpu_share: Share(1000),
         }
     }
 }
@@ -469,6 +487,10 @@ pub struct LimitsOverride {
     pub max_map_size: Option<usize>,
     pub run_budget: Option<HumanDuration>,
     pub max_memory: Option<usize>,
+    pub suspend_after: Option<u32>,
+    pub suspend_backoff: Option<HumanDuration>,
+    pub suspend_backoff_max: Option<HumanDuration>,
+    pub max_cpu_share: Option<Share>,
 }
 
 impl Limits {
@@ -482,6 +504,10 @@ impl Limits {
             max_map_size: o.max_map_size.unwrap_or(self.max_map_size),
             run_budget: o.run_budget.unwrap_or(self.run_budget),
             max_memory: o.max_memory.unwrap_or(self.max_memory),
+            suspend_after: o.suspend_after.unwrap_or(self.suspend_after),
+            suspend_backoff: o.suspend_backoff.unwrap_or(self.suspend_backoff),
+            suspend_backoff_max: o.suspend_backoff_max.unwrap_or(self.suspend_backoff_max),
+            max_cpu_share: o.max_cpu_share.unwrap_or(self.max_cpu_share),
         }
     }
 }
@@ -569,6 +595,65 @@ impl<'de> Deserialize<'de> for HumanDuration {
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_duration(self.0))
+    }
+}
+
+/// A share of one core, in basis points (1/10 000): written `"10%"`, `"2.5%"` or `0.1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Share(pub u32);
+
+impl Share {
+    /// As a fraction: 0.1 for 10 %.
+    pub fn fraction(self) -> f64 {
+        f64::from(self.0) / 10_000.0
+    }
+
+    fn from_fraction(f: f64) -> Result<Share, String> {
+        if !(f > 0.0 && f <= 1.0) {
+            return Err(format!(
+                "a share of one core must be more than 0 and at most 100 % (`\"10%\"` or 0.1), not {f}"
+            ));
+        }
+        Ok(Share((f * 10_000.0).round().max(1.0) as u32))
+    }
+}
+
+impl FromStr for Share {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Share, String> {
+        let bad = || format!("bad share `{s}`: write a percentage such as `\"10%\"`, or a fraction such as 0.1");
+        match s.trim().strip_suffix('%') {
+            Some(p) => Share::from_fraction(p.trim().parse::<f64>().map_err(|_| bad())? / 100.0),
+            None => Share::from_fraction(s.trim().parse::<f64>().map_err(|_| bad())?),
+        }
+    }
+}
+
+impl fmt::Display for Share {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", f64::from(self.0) / 100.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Share {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(f) => Share::from_fraction(f),
+            Raw::Text(s) => s.parse(),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Share {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
     }
 }
 

@@ -209,20 +209,31 @@ async function refreshBehaviours() {
   try { list = await api("/api/behaviours"); } catch (_) { return; }
   const body = $("#behaviours tbody");
   body.replaceChildren(...list.map((b) => {
-    const status = b.load_error ? "failed" : b.last_error ? "error" : "ok";
+    const status = b.load_error ? "failed" : b.suspended ? "suspended" : b.last_error ? "error" : "ok";
+    const suspended = b.suspended
+      ? el("div", { class: "suspended" }, `suspended until ${new Date(b.suspended.until).toLocaleTimeString()} (${when(b.suspended.until)})`,
+          el("br"), el("small", {}, b.suspended.reason === "cpu_share" ? "too much CPU" : `${b.suspended.failures} failures in a row`),
+          " ", el("button", { onclick: () => resume(b.name) }, "resume"))
+      : null;
+    const skipped = b.skipped_overlap ? el("div", {}, el("small", {}, `${b.skipped_overlap} overlapping fires skipped`)) : null;
     const traces = (b.traces || []).slice().reverse().map((t) =>
       `${t.started}  ${t.handler}  ${Math.round(t.duration_ms * 10) / 10} ms  ${outcome(t)}` +
       (t.calls || []).map((c) => `\n    ${c.ok ? "✓" : "✗"} ${c.call} ${c.detail}`).join(""));
     return el("tr", { "data-behaviour": b.name },
       el("td", {}, el("strong", {}, b.name), el("br"), el("small", {}, b.compiled ? "plugin" : "script")),
-      el("td", {}, el("span", { class: "pill " + status }, status), b.load_error ? el("pre", { class: "error" }, b.load_error) : null),
+      el("td", {}, el("span", { class: "pill " + status }, status), suspended, b.load_error ? el("pre", { class: "error" }, b.load_error) : null),
       el("td", {}, (b.triggers || []).map((t) => el("div", {}, `${t.trigger} → ${when(t.next_fire)}`))),
-      el("td", {}, `${b.runs} (${b.failures} failed)`),
+      el("td", {}, `${b.runs} (${b.failures} failed)`, el("br"), el("small", {}, `${Math.round((b.cpu_share || 0) * 1000) / 10} % CPU`), skipped),
       el("td", {}, b.last_error ? el("pre", {}, b.last_error) : "—"),
       el("td", {},
         traces.length ? el("details", {}, el("summary", {}, `traces (${traces.length})`), el("pre", {}, traces.join("\n"))) : null,
         el("button", { onclick: () => reload(b.name) }, "reload")));
   }));
+}
+
+async function resume(name) {
+  try { await api(`/api/behaviours/${encodeURIComponent(name)}/resume`, { method: "POST" }); } catch (_) { /* shown by refresh */ }
+  refreshBehaviours();
 }
 
 async function reload(name) {

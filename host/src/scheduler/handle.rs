@@ -41,6 +41,9 @@ pub struct Fire {
     pub scheduled: DateTime<Utc>,
     /// When it actually fired.
     pub fired: DateTime<Utc>,
+    /// The same moment on tokio's monotonic clock (the runner compares it with its runs to
+    /// skip fires that came while the previous run of the trigger was still going).
+    pub fired_at: tokio::time::Instant,
     /// A missed cron run, fired once at start-up (`missed: run_once`).
     pub catch_up: bool,
 }
@@ -76,6 +79,22 @@ pub(crate) struct Shared {
     seed: Option<u64>,
     shutdown: CancellationToken,
     next_id: AtomicU64,
+    /// Owners whose timers are paused (a suspended behaviour), with the fires skipped since.
+    paused: Mutex<BTreeMap<Arc<str>, u64>>,
+}
+
+impl Shared {
+    /// Counts a fire of `owner` as skipped if its timers are paused; `true` then.
+    pub(crate) fn skip_if_paused(&self, owner: &str) -> bool {
+        let mut paused = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
+        match paused.get_mut(owner) {
+            Some(n) => {
+                *n += 1;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Scheduler {
@@ -91,6 +110,7 @@ impl Scheduler {
                 seed,
                 shutdown,
                 next_id: AtomicU64::new(1),
+                paused: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -166,6 +186,24 @@ impl Scheduler {
             }
         }
         ids.len()
+    }
+
+    /// Pauses every timer of `owner`, present and future: their fires are skipped (not
+    /// recorded as runs, not delivered) and counted until [`Self::resume_owner`]. The timers
+    /// keep their schedules.
+    pub fn pause_owner(&self, owner: &str) {
+        self.shared.paused.lock().unwrap_or_else(PoisonError::into_inner).entry(owner.into()).or_insert(0);
+    }
+
+    /// Ends [`Self::pause_owner`]; returns how many fires were skipped while paused (0 if it
+    /// was not paused).
+    pub fn resume_owner(&self, owner: &str) -> u64 {
+        self.shared.paused.lock().unwrap_or_else(PoisonError::into_inner).remove(owner).unwrap_or(0)
+    }
+
+    /// Fires of `owner` skipped since it was paused; `None` when it is not paused.
+    pub fn paused_skips(&self, owner: &str) -> Option<u64> {
+        self.shared.paused.lock().unwrap_or_else(PoisonError::into_inner).get(owner).copied()
     }
 
     /// The live timers, of one owner or of all, in the order they were added.

@@ -22,6 +22,10 @@
 //!   not. With no recorded run nothing is caught up.
 //! - `after`: one fire, then the timer is gone.
 //!
+//! [`Scheduler::pause_owner`] skips (and counts) the fires of an owner's timers until
+//! [`Scheduler::resume_owner`], without changing their schedules: a suspended behaviour costs
+//! a timer wake-up per due fire, nothing more.
+//!
 //! Every fire is recorded with [`LastRuns::set_last_run`] before it is delivered. A timer ends
 //! when cancelled, when the shutdown token is cancelled, when its receiver is dropped, or when
 //! it has nothing left to fire; it then leaves [`Scheduler::timers`].

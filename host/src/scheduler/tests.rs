@@ -342,3 +342,23 @@ async fn cron_rechecks_the_wall_clock_after_a_jump() {
     assert_eq!(after.scheduled, at("2027-01-09T02:00:00Z"));
     assert_eq!(after.fired.day(), 9);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_owner_gets_no_fires_records_no_runs_and_keeps_its_schedule() {
+    use crate::scheduler::LastRuns as _;
+    let rig = rig("2027-01-04T10:00:00Z", 1);
+    let (_, mut rx) = rig.add("a", every("10s", None)).await;
+    let (_, mut other) = rig.add("b", every("10s", None)).await;
+    rig.scheduler.pause_owner("a");
+    let fires = rig.collect_until(&mut rx, at("2027-01-04T10:01:05Z")).await;
+    assert!(fires.is_empty(), "{fires:?}");
+    assert_eq!(rig.scheduler.paused_skips("a"), Some(6));
+    assert!(rig.last_runs.last_run("a", "every 10s -> a").await.is_none(), "a skipped fire is not a run");
+    assert_eq!(other.try_recv().map(|f| f.owner.to_string()).ok().as_deref(), Some("b"), "other owners fire");
+    assert_eq!(rig.scheduler.resume_owner("a"), 6);
+    assert_eq!(rig.scheduler.paused_skips("a"), None);
+    let fires = rig.collect_until(&mut rx, at("2027-01-04T10:01:25Z")).await;
+    let secs: Vec<u32> = fires.iter().map(|f| f.scheduled.second()).collect();
+    assert_eq!(secs, [10, 20], "back on its old schedule: {secs:?}");
+    rig.shutdown.cancel();
+}

@@ -56,7 +56,12 @@ impl Timer {
             }
             () = wait(&self.shared.clock, due.wake) => {}
         }
+        if self.shared.skip_if_paused(&self.owner) {
+            tracing::trace!(scheduled = %due.scheduled, "fire skipped: the owner is paused");
+            return true;
+        }
         let fired = self.shared.clock.now();
+        let fired_at = Instant::now();
         // Recorded before delivery, so a crash while the handler runs does not re-run it.
         self.shared.registry.record_fire(self.id, fired);
         self.shared.last_runs.set_last_run(&self.owner, &self.key, fired).await;
@@ -67,6 +72,7 @@ impl Timer {
             key: self.key.clone(),
             scheduled: due.scheduled,
             fired,
+            fired_at,
             catch_up: due.catch_up,
         };
         tokio::select! {
