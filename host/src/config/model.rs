@@ -231,8 +231,9 @@ impl Config {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionsConfig {
-    /// The Chromium (or Chrome) executable: a path, or a name looked up in `PATH`.
-    /// Default `chromium`.
+    /// The Chromium (or Chrome) executable: a path, or a name looked up in `PATH`; `auto`
+    /// (the default) = `chromium-headless-shell` when it is installed (Debian's old headless
+    /// mode: about half the memory per session), else `chromium`. `vigil doctor` says which.
     pub chromium: PathBuf,
     /// Run Chromium headless (no window). Default `true`; servers have no display.
     pub headless: bool,
@@ -283,7 +284,7 @@ pub struct SessionsConfig {
 impl Default for SessionsConfig {
     fn default() -> Self {
         Self {
-            chromium: PathBuf::from("chromium"),
+            chromium: PathBuf::from("auto"),
             headless: true,
             no_sandbox: true,
             extra_switches: Vec::new(),

@@ -11,8 +11,10 @@
 //!   bridge's events turned into status and events, the ping watchdog, restarts with backoff
 //!   under a budget.
 //! - `browser`: one launched browser (chromiumoxide), its death signals, the bridge injection.
-//! - `chromium`: the Chromium process (own process group, dies with the host), reaping,
-//!   strays left by a killed host.
+//! - `chromium`: the Chromium process (own process group, dies with the host — wrapper
+//!   scripts resolved, a watchdog per group), reaping, strays left by a killed host, the
+//!   resources of a process tree.
+//! - [`executable`]: which Chromium (`auto`: the headless shell when installed).
 //! - `cell`: a session's live state, persisted on every change.
 //! - [`records`]: what is persisted ([`SessionRecord`]) behind [`SessionRecords`]; JSON files
 //!   until the store lands.
@@ -34,6 +36,7 @@ mod budget;
 mod cell;
 pub mod chromium;
 pub mod control;
+pub mod executable;
 pub mod id;
 pub mod manager;
 pub mod memory;

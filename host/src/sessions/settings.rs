@@ -78,7 +78,7 @@ impl Settings {
         }
         Ok(Settings {
             dir: config.data_dir.join("sessions"),
-            chromium: c.chromium.clone(),
+            chromium: super::executable::choose(&c.chromium),
             switches,
             url: whatsapp::URL.into(),
             bridge: c.bridge.clone(),
