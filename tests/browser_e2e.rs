@@ -192,3 +192,94 @@ async fn host_kill9_leaves_no_full_chromium_and_the_next_start_needs_no_qr() {
 async fn host_kill9_leaves_no_headless_shell_and_the_next_start_needs_no_qr() {
     host_kill9_leaves_no_browser(HEADLESS_SHELL).await;
 }
+
+/// PSS (bytes) of every live process in group `pgid` and their descendants, read here from
+/// /proc independently of the host's code.
+fn pss_of_group(pgid: i32) -> u64 {
+    let mut procs = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(close) = stat.rfind(')') else { continue };
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let (ppid, pgrp): (i32, i32) = (f[1].parse().unwrap_or(0), f[2].parse().unwrap_or(0));
+        if f[0] != "Z" {
+            procs.push((pid, ppid, pgrp));
+        }
+    }
+    let mut tree: Vec<i32> = procs.iter().filter(|p| p.2 == pgid).map(|p| p.0).collect();
+    for _ in 0..4 {
+        for p in &procs {
+            if tree.contains(&p.1) && !tree.contains(&p.0) {
+                tree.push(p.0);
+            }
+        }
+    }
+    tree.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .filter_map(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .sum::<u64>()
+        * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_running_session_shows_its_memory_and_cpu_in_the_api_and_metrics_matching_proc() {
+    use vigil_tests::api::{serve, TOKEN as API_TOKEN};
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = sessions_toml_for(HEADLESS_SHELL, sim.https_port(), "resources_interval = \"1s\"");
+    let h = vigil_tests::SessionsHost::start(dir.path(), &[], &config, &IDS).await;
+    let url = serve(&h.host, std::sync::Arc::new(h.sessions.clone()), Some(API_TOKEN), h.shutdown.clone()).await;
+    let http = http_client();
+    let t0 = Instant::now();
+    for id in IDS {
+        // A sample taken once the page has loaded (the QR shows), then compared with /proc.
+        let (figure, proc_figure) = loop {
+            let v: serde_json::Value = http
+                .get(format!("{url}/api/sessions/{id}"))
+                .bearer_auth(API_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let sampled = v["resources"]["sampled_at"].as_str().map(str::to_string);
+            if v["status"] == "qr" && sampled.is_some() {
+                let pid = h.sessions.chromium_pid(id).expect("a running browser");
+                let ours = pss_of_group(pid);
+                let fig = v["resources"]["memory_bytes"].as_u64().unwrap();
+                assert!(v["resources"]["cpu_seconds"].as_f64().unwrap() > 0.0, "{v}");
+                assert!(v["resources"]["processes"].as_u64().unwrap() >= 2, "{v}");
+                // The figure must be of the settled page: retake until two samples agree.
+                let diff = (fig as f64 - ours as f64).abs() / ours as f64;
+                if diff <= 0.10 || t0.elapsed() > Duration::from_secs(60) {
+                    break (fig, ours);
+                }
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "no sample of `{id}`: {v}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        println!("{id}: memory {} MB (API), {} MB (/proc)", figure / 1_000_000, proc_figure / 1_000_000);
+        assert!(figure > 20_000_000, "a browser's tree is tens of MB: {figure}");
+        let diff = (figure as f64 - proc_figure as f64).abs() / proc_figure as f64;
+        assert!(diff <= 0.10, "`{id}`: the API says {figure} B, /proc {proc_figure} B ({:.0} % apart)", diff * 100.0);
+    }
+    let metrics = http.get(format!("{url}/metrics")).bearer_auth(API_TOKEN).send().await.unwrap().text().await.unwrap();
+    for id in IDS {
+        for metric in ["vigil_session_memory_bytes", "vigil_session_cpu_seconds_total"] {
+            let line = metrics
+                .lines()
+                .find(|l| l.starts_with(&format!("{metric}{{session=\"{id}\"}} ")))
+                .unwrap_or_else(|| panic!("no {metric} for `{id}`:\n{metrics}"));
+            let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+            assert!(v > 0.0, "{line}");
+        }
+    }
+    h.stop().await;
+    sim.stop().await;
+}

@@ -21,6 +21,8 @@ pub(crate) struct SessionView {
     info: SessionInfo,
     /// The QR text while the page shows one (status `qr`), else `null`.
     qr: Option<String>,
+    /// The last measurement of the session's browser (memory, CPU), while it runs.
+    resources: Option<crate::sessions::Resources>,
 }
 
 impl ApiState {
@@ -29,7 +31,8 @@ impl ApiState {
             info.owner = owners.get(&info.id).cloned();
         }
         let qr = self.inner.sessions.qr(&info.id).ok().flatten();
-        SessionView { info, qr }
+        let resources = self.inner.sessions.resources(&info.id);
+        SessionView { info, qr, resources }
     }
 
     async fn owners_map(&self) -> std::collections::BTreeMap<String, String> {

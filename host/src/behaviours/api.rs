@@ -329,6 +329,22 @@ impl Api {
         self.session_call("ping", id.to_string(), self.svc.sessions.ping(id, timeout))
     }
 
+    /// `resources(id)`: the last measurement of the session's browser, `null` when none.
+    pub fn resources(&self, id: &str) -> Result<serde_json::Value, HostError> {
+        self.require("resources", Capability::SessionsRead)?;
+        let sessions = self.svc.sessions.clone();
+        let known = async {
+            crate::sessions::check_id(id)?;
+            if sessions.list().await?.iter().any(|s| s.id == id) {
+                Ok(sessions.resources(id))
+            } else {
+                Err(SessionError::NotFound(id.into()))
+            }
+        };
+        let r = self.session_call("resources", id.to_string(), known)?;
+        Ok(r.map(|r| serde_json::to_value(r).unwrap_or_default()).unwrap_or(serde_json::Value::Null))
+    }
+
     pub fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, HostError> {
         self.require("send_text", Capability::SessionsSend)?;
         let wid = crate::sessions::phone::to_wid(to).map_err(|source| HostError::Session {

@@ -279,6 +279,21 @@ pub struct SessionsConfig {
     /// On stop or shutdown, how long each browser may take to close cleanly (its profile is
     /// flushed) before it is killed. Default `10s`.
     pub stop_timeout: HumanDuration,
+    /// How often each session's browser (its whole process tree) is measured: memory (PSS)
+    /// and CPU time, shown in `/metrics`, the API, the dashboard and `resources(id)`.
+    /// Default `30s`.
+    pub resources_interval: HumanDuration,
+    /// The most messages one session sends, as `"<count>/<sec|min|hour|day>"`, e.g.
+    /// `"20/min"`, whoever sends them (API, behaviours, keepalive). A send over it waits for
+    /// its turn up to `send_timeout`, then fails naming this limit. `""` = no limit.
+    /// Default `"20/min"`.
+    pub send_rate: String,
+    /// How many sends may go at once before `send_rate` spaces them out (the bucket's size).
+    /// Default: the count of `send_rate`.
+    pub send_burst: Option<u32>,
+    /// The most messages per day (a sliding 24 h) one session sends to numbers it never wrote
+    /// to before; over it a send fails naming this limit. 0 = no limit. Default 50.
+    pub new_contacts_per_day: u32,
 }
 
 impl Default for SessionsConfig {
@@ -302,6 +317,10 @@ impl Default for SessionsConfig {
             ping_interval: HumanDuration(Duration::from_secs(30)),
             ping_timeout: HumanDuration(Duration::from_secs(10)),
             stop_timeout: HumanDuration(Duration::from_secs(10)),
+            resources_interval: HumanDuration(Duration::from_secs(30)),
+            send_rate: "20/min".into(),
+            send_burst: None,
+            new_contacts_per_day: 50,
         }
     }
 }

@@ -442,9 +442,69 @@ pub fn group_rss(pgid: i32) -> u64 {
     total
 }
 
+/// What a process tree costs now: the sum over the group led by `pgid` and every descendant
+/// of its leader (Chromium's crash handler leaves the group).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TreeUsage {
+    /// Proportional set size (`Pss` of `/proc/<pid>/smaps_rollup`), bytes: shared pages
+    /// divided among their users, so the figures of sessions add up.
+    pub pss_bytes: u64,
+    /// User + system CPU time since each process started (`/proc/<pid>/stat`), seconds.
+    pub cpu_seconds: f64,
+    /// How many processes.
+    pub processes: u32,
+}
+
+/// [`TreeUsage`] of the Chromium whose group leader is `pgid` (blocking: reads /proc).
+pub fn tree_usage(pgid: i32) -> TreeUsage {
+    let procs: Vec<ProcStat> = all_pids().into_iter().filter_map(read_stat).filter(|s| s.state != 'Z').collect();
+    let mut members: HashSet<i32> = procs.iter().filter(|s| s.pgrp == pgid).map(|s| s.pid).collect();
+    // Descendants of the members, to a fixed point (a tree is shallow).
+    loop {
+        let before = members.len();
+        for s in &procs {
+            if members.contains(&s.ppid) {
+                members.insert(s.pid);
+            }
+        }
+        if members.len() == before {
+            break;
+        }
+    }
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut u = TreeUsage::default();
+    for pid in members {
+        let pss = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok().and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+        let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|t| {
+            // Fields after "(comm) ": state is index 0, utime 11, stime 12.
+            let f: Vec<&str> = t[t.rfind(')')? + 2..].split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        });
+        if let Some(kb) = pss {
+            u.pss_bytes += kb * 1024;
+            u.processes += 1;
+        }
+        u.cpu_seconds += cpu.unwrap_or(0) as f64 / ticks;
+    }
+    u
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_usage_of_our_own_group_is_counted() {
+        let u = tree_usage(own_pgid());
+        assert!(u.processes >= 1 && u.pss_bytes > 1024 * 1024, "{u:?}");
+        assert!(u.cpu_seconds >= 0.0);
+        assert_eq!(tree_usage(i32::MAX - 7), TreeUsage::default(), "no such group");
+    }
 
     #[test]
     fn reads_its_own_stat() {

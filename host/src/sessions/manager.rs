@@ -64,6 +64,8 @@ struct Inner {
     sessions: Mutex<BTreeMap<String, Entry>>,
     /// (session, key) → message id, oldest first.
     sent: Mutex<VecDeque<((String, String), String)>>,
+    /// Each browser's measurements and the sends in flight.
+    resources: super::resources::Board,
 }
 
 /// The sessions of a host. Cheap to clone.
@@ -132,9 +134,11 @@ impl SessionManager {
                 clock,
                 sessions: Mutex::new(sessions),
                 sent: Mutex::new(VecDeque::new()),
+                resources: Default::default(),
             }),
         };
         manager.spawn_reaper();
+        manager.spawn_sampler();
         if let Some(path) = manager.inner.settings.bridge.clone() {
             super::bridge_watch::spawn(&path, manager.clone(), manager.inner.ctx.shutdown.clone());
         }
@@ -153,6 +157,22 @@ impl SessionManager {
                 let _ = tokio::task::spawn_blocking(chromium::sweep).await;
             }
         });
+    }
+
+    /// Measures every running browser each `resources_interval`.
+    fn spawn_sampler(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        super::resources::spawn_sampler(
+            self.inner.resources.clone(),
+            self.inner.settings.resources_interval,
+            self.inner.clock.clone(),
+            move || {
+                let Some(inner) = weak.upgrade() else { return Vec::new() };
+                let sessions = inner.sessions.lock().expect("sessions");
+                sessions.iter().map(|(id, e)| (id.clone(), e.cell.with(|l| l.pid))).collect()
+            },
+            self.inner.ctx.shutdown.clone(),
+        );
     }
 
     pub fn settings(&self) -> &Settings {
@@ -592,6 +612,7 @@ impl Sessions for SessionManager {
         if status != SessionStatus::Ready {
             return Err(SessionError::NotReady { id: id.into(), status, what: "send_text".into() });
         }
+        let _sending = self.inner.resources.sending(id);
         let limit = self.inner.settings.send_timeout;
         let js = js_send_text(&wid, text, limit.as_millis());
         let v = self.eval(id, &page, "send_text", &js, limit + Duration::from_secs(2)).await?;
@@ -661,6 +682,10 @@ impl Sessions for SessionManager {
 
     fn owns_folders(&self) -> bool {
         true
+    }
+
+    fn resources(&self, id: &str) -> Option<super::Resources> {
+        self.inner.resources.get(id)
     }
 
     async fn backup(&self, id: &str) -> Result<String, SessionError> {

@@ -15,6 +15,7 @@
 //!   scripts resolved, a watchdog per group), reaping, strays left by a killed host, the
 //!   resources of a process tree.
 //! - [`executable`]: which Chromium (`auto`: the headless shell when installed).
+//! - [`resources`]: each session's process tree measured (PSS, CPU seconds).
 //! - `cell`: a session's live state, persisted on every change.
 //! - [`records`]: what is persisted ([`SessionRecord`]) behind [`SessionRecords`]; JSON files
 //!   until the store lands.
@@ -45,6 +46,7 @@ pub mod phone;
 pub mod profile;
 pub mod qr;
 pub mod records;
+pub mod resources;
 mod settings;
 mod supervisor;
 
@@ -53,6 +55,7 @@ pub use control::SessionControl;
 pub use id::check_id;
 pub use manager::SessionManager;
 pub use records::{JsonRecords, RecordsError, SessionRecord, SessionRecords};
+pub use resources::Resources;
 pub use settings::Settings;
 
 use std::fmt;
@@ -191,6 +194,11 @@ pub trait Sessions: Send + Sync + 'static {
     /// then does `remove_orphan_folders` remove anything. Default: no.
     fn owns_folders(&self) -> bool {
         false
+    }
+    /// The last measurement of the session's browser (memory, CPU, sends in flight), while it
+    /// runs and once measured. Default: none.
+    fn resources(&self, _id: &str) -> Option<Resources> {
+        None
     }
 }
 

@@ -44,6 +44,7 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub stop_timeout: Duration,
+    pub resources_interval: Duration,
 }
 
 impl Settings {
@@ -93,6 +94,7 @@ impl Settings {
             ping_interval: c.ping_interval.0,
             ping_timeout: c.ping_timeout.0,
             stop_timeout: c.stop_timeout.0,
+            resources_interval: c.resources_interval.0,
         })
     }
 
