@@ -66,6 +66,7 @@ struct Inner {
     sent: Mutex<VecDeque<((String, String), String)>>,
     /// Each browser's measurements and the sends in flight.
     resources: super::resources::Board,
+    limits: super::send_limits::SendLimits,
 }
 
 /// The sessions of a host. Cheap to clone.
@@ -125,6 +126,7 @@ impl SessionManager {
             );
             sessions.insert(record.id.clone(), Entry { cell: Arc::new(cell), run: None });
         }
+        let limits = super::send_limits::SendLimits::from_settings(&settings);
         let manager = SessionManager {
             inner: Arc::new(Inner {
                 settings,
@@ -135,6 +137,7 @@ impl SessionManager {
                 sessions: Mutex::new(sessions),
                 sent: Mutex::new(VecDeque::new()),
                 resources: Default::default(),
+                limits,
             }),
         };
         manager.spawn_reaper();
@@ -614,8 +617,10 @@ impl Sessions for SessionManager {
         }
         let _sending = self.inner.resources.sending(id);
         let limit = self.inner.settings.send_timeout;
+        let permit = self.inner.limits.admit(&cell, &wid, limit).await?;
         let js = js_send_text(&wid, text, limit.as_millis());
         let v = self.eval(id, &page, "send_text", &js, limit + Duration::from_secs(2)).await?;
+        self.inner.limits.sent(id, &wid, &cell.dir, &permit);
         let msg_id = v
             .get("id")
             .and_then(|i| i.as_str())

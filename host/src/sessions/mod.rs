@@ -16,6 +16,7 @@
 //!   resources of a process tree.
 //! - [`executable`]: which Chromium (`auto`: the headless shell when installed).
 //! - [`resources`]: each session's process tree measured (PSS, CPU seconds).
+//! - [`send_limits`]: the send rate (token bucket) and the daily cap on new numbers.
 //! - `cell`: a session's live state, persisted on every change.
 //! - [`records`]: what is persisted ([`SessionRecord`]) behind [`SessionRecords`]; JSON files
 //!   until the store lands.
@@ -47,6 +48,7 @@ pub mod profile;
 pub mod qr;
 pub mod records;
 pub mod resources;
+pub mod send_limits;
 mod settings;
 mod supervisor;
 
@@ -163,6 +165,9 @@ pub enum SessionError {
     NoBackup(String),
     #[error("session `{id}`: {message}")]
     Failed { id: String, message: String },
+    /// A send limit holds the send back: `limit` names the setting.
+    #[error("session `{id}`: over the send limit {limit}: {message}")]
+    Limited { id: String, limit: String, message: String },
 }
 
 /// The session functions of the host API. Every method is bounded in time by its caller's

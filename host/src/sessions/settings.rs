@@ -45,6 +45,9 @@ pub struct Settings {
     pub ping_timeout: Duration,
     pub stop_timeout: Duration,
     pub resources_interval: Duration,
+    pub send_rate: Option<super::send_limits::Rate>,
+    pub send_burst: Option<u32>,
+    pub new_contacts_per_day: u32,
 }
 
 impl Settings {
@@ -95,6 +98,9 @@ impl Settings {
             ping_timeout: c.ping_timeout.0,
             stop_timeout: c.stop_timeout.0,
             resources_interval: c.resources_interval.0,
+            send_rate: super::send_limits::Rate::parse(&c.send_rate).map_err(SessionError::BadInput)?,
+            send_burst: c.send_burst,
+            new_contacts_per_day: c.new_contacts_per_day,
         })
     }
 
