@@ -58,6 +58,7 @@ chromium = {chromium:?}
 site = "simulator"
 simulator_port = {https_port}
 restart_backoff_max = "5s"
+resources_interval = "5s"
 
 [behaviours.keepalive.params]
 to = "+34 600 000 002"
@@ -97,9 +98,10 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
             opts.scripts.display()
         );
     }
-    let chromium = find_executable(&opts.chromium).ok_or_else(|| {
+    let chosen = crate::sessions::executable::choose(std::path::Path::new(&opts.chromium));
+    let chromium = find_executable(&chosen.to_string_lossy()).ok_or_else(|| {
         anyhow::anyhow!(
-            "Chromium not found (`{}`): install Debian's with `sudo apt-get install -y chromium`, \
+            "Chromium not found (`{}`): install Debian's lighter one with `sudo apt-get install -y chromium-headless-shell` (or `chromium`), \
              or pass --chromium PATH",
             opts.chromium
         )
