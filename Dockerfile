@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# vigil in a container: the host, Debian's Chromium and fonts, state on a volume at /data.
+# vigil in a container: the host, Debian's Chromium (the headless shell: about half the memory
+# of the full browser per session) and fonts, state on a volume at /data.
 #   docker build -t vigil .
 #   docker run -d --name vigil -v vigil-data:/data -p 8080:8080 -e VIGIL_API_TOKEN=... vigil
 # Checked (without a Docker engine) by tests/deploy.rs.
@@ -13,7 +14,7 @@ RUN cargo build --release --locked -p vigil --no-default-features \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends chromium fonts-liberation ca-certificates tini curl \
+    && apt-get install -y --no-install-recommends chromium-headless-shell fonts-liberation ca-certificates tini curl \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/vigil vigil \
     && mkdir -p /data /app/plugins \
@@ -24,7 +25,7 @@ WORKDIR /app
 ENV VIGIL_DATA_DIR=/data \
     VIGIL_SCRIPTS_DIR=/app/scripts \
     VIGIL_PLUGINS_DIR=/app/plugins \
-    VIGIL_SESSIONS__CHROMIUM=/usr/bin/chromium \
+    VIGIL_SESSIONS__CHROMIUM=/usr/bin/chromium-headless-shell \
     VIGIL_API__LISTEN=0.0.0.0:8080 \
     VIGIL_LOG_FORMAT=json
 VOLUME /data

@@ -163,6 +163,11 @@ fn doctor_passes_on_this_machine_with_a_fresh_data_folder() {
     }
     assert!(!stdout.contains('✗'), "{stdout}");
     assert!(stdout.contains(".rhai files"), "{stdout}");
+    // Which browser the sessions get: this machine has Debian's headless shell.
+    assert!(
+        stdout.contains("the headless shell (/usr/bin/chromium-headless-shell, runs /usr/lib/chromium/chromium-headless-shell; chosen by sessions.chromium = \"auto\")"),
+        "{stdout}"
+    );
     assert!(dir.path().join("data").is_dir(), "the data folder was created");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data"))
         .unwrap()

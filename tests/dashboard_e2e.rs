@@ -120,6 +120,16 @@ async fn chromium_shows_the_demo_dashboard_with_ready_sessions_and_a_qr() {
          return t.includes('+34600000001') && !t.includes('[object'); })()",
     )
     .await;
+    // What each browser costs: its memory and a sparkline of the samples (every 5 s in the demo).
+    until(
+        &page,
+        Duration::from_secs(45),
+        "alpha's memory figure and sparkline",
+        "(() => { const m = document.querySelector('[data-session=\"alpha\"] [data-role=\"memory\"]'); \
+         const p = m && m.querySelector('svg.sparkline polyline'); \
+         return !!p && /^[1-9][0-9]* MB/.test(m.textContent) && p.getAttribute('points').split(' ').length >= 2; })()",
+    )
+    .await;
     until(
         &page,
         Duration::from_secs(30),

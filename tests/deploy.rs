@@ -118,7 +118,7 @@ fn the_dockerfile_passes_the_lint() {
     let runtime = &all[last_from..];
     let of = |kw: &'static str| runtime.iter().filter(move |i| i.keyword == kw);
     let installs: String = of("RUN").map(|i| i.args.as_str()).collect::<Vec<_>>().join(" ");
-    for pkg in ["chromium", "fonts-liberation", "ca-certificates", "tini"] {
+    for pkg in ["chromium-headless-shell", "fonts-liberation", "ca-certificates", "tini"] {
         assert!(installs.split_whitespace().any(|w| w == pkg), "the runtime installs {pkg}: {installs}");
     }
     assert!(installs.contains("--no-install-recommends") && installs.contains("rm -rf /var/lib/apt/lists"));
@@ -190,7 +190,7 @@ fn the_variables_the_deploy_files_set_are_configuration_keys_vigil_accepts() {
     assert!(docker.iter().any(|(k, _)| k == "VIGIL_DATA_DIR"));
     let config = load_with(docker).unwrap_or_else(|e| panic!("the Dockerfile's ENV: {e}"));
     assert_eq!(config.data_dir, Path::new("/data"));
-    assert_eq!(config.sessions.chromium, Path::new("/usr/bin/chromium"));
+    assert_eq!(config.sessions.chromium, Path::new("/usr/bin/chromium-headless-shell"));
     let t: toml::Table = toml::from_str(&read("nixpacks.toml")).unwrap();
     let mut nix: Vec<(String, String)> = t["variables"]
         .as_table()

@@ -52,8 +52,8 @@ pub enum Command {
         /// The behaviours to run.
         #[arg(long, default_value = "scripts")]
         scripts: PathBuf,
-        /// The Chromium executable.
-        #[arg(long, default_value = "chromium", env = "VIGIL_SESSIONS__CHROMIUM")]
+        /// The Chromium executable (`auto`: chromium-headless-shell when installed, else chromium).
+        #[arg(long, default_value = "auto", env = "VIGIL_SESSIONS__CHROMIUM")]
         chromium: String,
         /// The demo sessions (comma-separated ids).
         #[arg(long, value_delimiter = ',', default_value = "alpha,beta")]

@@ -58,6 +58,7 @@ chromium = {chromium:?}
 site = "simulator"
 simulator_port = {https_port}
 restart_backoff_max = "5s"
+resources_interval = "5s"
 
 [behaviours.keepalive.params]
 to = "+34 600 000 002"
@@ -97,9 +98,14 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
             opts.scripts.display()
         );
     }
-    let chromium = find_executable(&opts.chromium).ok_or_else(|| {
+    let mut chosen = crate::sessions::executable::choose(std::path::Path::new(&opts.chromium));
+    if find_executable(&chosen.to_string_lossy()).is_none() && may_install(&opts.chromium) {
+        install_headless_shell().await?;
+        chosen = crate::sessions::executable::choose(std::path::Path::new(&opts.chromium));
+    }
+    let chromium = find_executable(&chosen.to_string_lossy()).ok_or_else(|| {
         anyhow::anyhow!(
-            "Chromium not found (`{}`): install Debian's with `sudo apt-get install -y chromium`, \
+            "Chromium not found (`{}`): install Debian's lighter one with `sudo apt-get install -y chromium-headless-shell` (or `chromium`), \
              or pass --chromium PATH",
             opts.chromium
         )
@@ -193,8 +199,54 @@ async fn play_the_phone(
     }
 }
 
+/// Whether `vigil demo` installs Chromium itself: the browser is left to it (`auto`), this is
+/// root on Debian or Ubuntu (apt-get), so the README's first command does its own set-up.
+fn may_install(setting: &str) -> bool {
+    // SAFETY: getuid cannot fail.
+    let root = unsafe { libc::getuid() } == 0;
+    should_install(
+        setting,
+        root,
+        std::path::Path::new("/etc/debian_version").exists(),
+        find_executable("apt-get").is_some(),
+    )
+}
+
+fn should_install(setting: &str, root: bool, debian: bool, apt: bool) -> bool {
+    setting == crate::sessions::executable::AUTO && root && debian && apt
+}
+
+/// `apt-get install -y chromium-headless-shell`, saying so.
+async fn install_headless_shell() -> anyhow::Result<()> {
+    println!("vigil demo: no Chromium here; installing Debian's chromium-headless-shell (apt-get update && apt-get install -y chromium-headless-shell)");
+    for args in [&["update", "-qq"][..], &["install", "-y", "-qq", "chromium-headless-shell"][..]] {
+        let status = tokio::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .await
+            .context("cannot run apt-get")?;
+        if !status.success() {
+            anyhow::bail!(
+                "apt-get {} failed ({status}): install Chromium yourself with `apt-get install -y chromium-headless-shell`, \
+                 or pass --chromium PATH",
+                args.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_demo_installs_chromium_only_as_root_on_debian_when_left_to_pick() {
+        assert!(super::should_install("auto", true, true, true));
+        assert!(!super::should_install("auto", false, true, true), "not as another user: it prints the command");
+        assert!(!super::should_install("auto", true, false, true), "not off Debian/Ubuntu");
+        assert!(!super::should_install("/usr/bin/chromium", true, true, true), "not when a browser is named");
+    }
+
     use super::*;
 
     #[test]

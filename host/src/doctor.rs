@@ -126,12 +126,13 @@ fn find_executable(name: &Path) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
-async fn chromium(exe: &Path) -> Check {
+async fn chromium(setting: &Path) -> Check {
     const NAME: &str = "chromium";
+    let exe = &crate::sessions::executable::choose(setting);
     let fix = format!(
-        "install it (Debian: `apt-get install -y chromium`) or point sessions.chromium (VIGIL_SESSIONS__CHROMIUM) at \
-         the executable; now it is `{}`",
-        exe.display()
+        "install it (Debian: `apt-get install -y chromium-headless-shell`, the lighter one, or `chromium`) or point \
+         sessions.chromium (VIGIL_SESSIONS__CHROMIUM) at the executable; now it is `{}`",
+        setting.display()
     );
     let Some(path) = find_executable(exe) else {
         return fail(NAME, format!("`{}` not found (as a path or in PATH)", exe.display()), fix);
@@ -150,7 +151,24 @@ async fn chromium(exe: &Path) -> Check {
             ),
             fix,
         ),
-        Ok(Ok(out)) => pass(NAME, format!("{} ({})", String::from_utf8_lossy(&out.stdout).trim(), path.display())),
+        Ok(Ok(out)) => {
+            let real = crate::sessions::chromium::resolve_wrapper(&path);
+            let via = if real != path { format!(", runs {}", real.display()) } else { String::new() };
+            let why = if setting == Path::new(crate::sessions::executable::AUTO) {
+                "chosen by sessions.chromium = \"auto\""
+            } else {
+                "set by sessions.chromium"
+            };
+            pass(
+                NAME,
+                format!(
+                    "{}, the {} ({}{via}; {why})",
+                    String::from_utf8_lossy(&out.stdout).trim(),
+                    crate::sessions::executable::kind(&path),
+                    path.display()
+                ),
+            )
+        }
     }
 }
 

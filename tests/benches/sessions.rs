@@ -93,7 +93,7 @@ async fn run_to_ready(n: usize) -> (Duration, Option<(u64, Vec<u64>)>) {
 async fn crashes_and_sends() {
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = sessions_toml(sim.https_port(), "restart_budget = 100\nrestart_backoff = \"50ms\"");
+    let config = sessions_toml(sim.https_port(), "restart_budget = 100\nrestart_backoff = \"50ms\"\nsend_rate = \"\"");
     let mut h = SessionsHost::start(dir.path(), &[], &config, &["main"]).await;
     h.link(&sim, "main", "34600000001").await;
     h.settle("main").await;

@@ -209,6 +209,9 @@ pub fn vigil_bin() -> PathBuf {
 
 /// Debian's Chromium.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's old headless mode (`chromium-headless-shell`): a wrapper script that runs the
+/// binary as its child.
+pub const HEADLESS_SHELL: &str = "/usr/bin/chromium-headless-shell";
 
 /// A simulator with the real page timings, except a QR that never rotates mid-test and a
 /// short sync and ack.
@@ -225,8 +228,13 @@ pub async fn simulator() -> wa_sim::Simulator {
 /// A `[sessions]` section for the simulator on `https_port`, fast timings, `extra` lines
 /// added inside the section.
 pub fn sessions_toml(https_port: u16, extra: &str) -> String {
+    sessions_toml_for(CHROMIUM, https_port, extra)
+}
+
+/// [`sessions_toml`] with another Chromium executable.
+pub fn sessions_toml_for(chromium: &str, https_port: u16, extra: &str) -> String {
     format!(
-        "[sessions]\nchromium = {CHROMIUM:?}\nsite = \"simulator\"\nsimulator_port = {https_port}\n\
+        "[sessions]\nchromium = {chromium:?}\nsite = \"simulator\"\nsimulator_port = {https_port}\n\
          restart_backoff_max = \"1s\"\nlaunch_timeout = \"40s\"\n\
          stop_timeout = \"10s\"\nsend_timeout = \"10s\"\n{extra}\n"
     )

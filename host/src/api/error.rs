@@ -54,6 +54,7 @@ impl From<SessionError> for ApiError {
                 StatusCode::CONFLICT
             }
             SessionError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            SessionError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
             SessionError::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &e {

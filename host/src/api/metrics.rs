@@ -34,12 +34,22 @@ struct Counts {
 }
 
 /// Session events counted per session: (event, metric, help).
-const SESSION_COUNTERS: [(&str, &str, &str); 5] = [
+const SESSION_COUNTERS: [(&str, &str, &str); 7] = [
     ("session.restarted", "vigil_session_restarts_total", "Browser restarts of the session since the host started."),
     ("session.crashed", "vigil_session_crashes_total", "Browser deaths detected (crash, exit, lost connection)."),
     ("message.sent", "vigil_messages_sent_total", "Messages sent by the session (behaviours and the API)."),
     ("message.in", "vigil_messages_received_total", "Messages received by the session."),
     ("session.disconnected", "vigil_session_disconnections_total", "Times the session was seen disconnected."),
+    (
+        "message.send_delayed",
+        "vigil_send_rate_delayed_total",
+        "Sends that waited for their turn under sessions.send_rate.",
+    ),
+    (
+        "message.send_refused",
+        "vigil_send_rate_refused_total",
+        "Sends refused by a send limit (send_rate or new_contacts_per_day).",
+    ),
 ];
 
 /// Behaviour events counted per behaviour.
@@ -130,6 +140,27 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Result<impl IntoRe
     family(&mut out, "vigil_session_crash_restarts", "gauge", "Restarts after crashes, in all (persisted).");
     for s in &sessions {
         let _ = writeln!(out, "vigil_session_crash_restarts{{session=\"{}\"}} {}", esc(&s.id), s.restarts);
+    }
+
+    let measured: Vec<_> =
+        sessions.iter().filter_map(|s| state.inner.sessions.resources(&s.id).map(|r| (esc(&s.id), r))).collect();
+    family(
+        &mut out,
+        "vigil_session_memory_bytes",
+        "gauge",
+        "Memory of the session's browser: PSS of its whole process tree, at the last sample.",
+    );
+    for (id, r) in &measured {
+        let _ = writeln!(out, "vigil_session_memory_bytes{{session=\"{id}\"}} {}", r.memory_bytes);
+    }
+    family(
+        &mut out,
+        "vigil_session_cpu_seconds_total",
+        "counter",
+        "CPU time (user + system) of the live processes of the session's browser (resets with a restart).",
+    );
+    for (id, r) in &measured {
+        let _ = writeln!(out, "vigil_session_cpu_seconds_total{{session=\"{id}\"}} {}", r.cpu_seconds);
     }
 
     let c = {

@@ -25,6 +25,8 @@ pub(crate) struct SessionView {
     qr: Option<String>,
     /// The pairing code (link with phone number) while the page shows one, else `null`.
     pairing_code: Option<String>,
+    /// The last measurement of the session's browser (memory, CPU), while it runs.
+    resources: Option<crate::sessions::Resources>,
 }
 
 impl ApiState {
@@ -34,7 +36,8 @@ impl ApiState {
         }
         let qr = self.inner.sessions.qr(&info.id).ok().flatten();
         let pairing_code = self.inner.sessions.pairing_code_shown(&info.id);
-        SessionView { info, qr, pairing_code }
+        let resources = self.inner.sessions.resources(&info.id);
+        SessionView { info, qr, pairing_code, resources }
     }
 
     async fn owners_map(&self) -> std::collections::BTreeMap<String, String> {

@@ -136,6 +136,12 @@ impl Api {
         &self.name
     }
 
+    /// The host's services, for the runner's own work (the suspension alert); never handed to a
+    /// behaviour, which reaches the host only through the capability-checked functions below.
+    pub(crate) fn services(&self) -> &Services {
+        &self.svc
+    }
+
     /// The run's bookkeeping. A run that panicked while holding the lock leaves it poisoned;
     /// the bookkeeping stays usable (host functions never panic).
     fn run_state(&self) -> std::sync::MutexGuard<'_, RunState> {
@@ -329,6 +335,22 @@ impl Api {
     pub fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, HostError> {
         self.require("ping", Capability::SessionsRead)?;
         self.session_call("ping", id.to_string(), self.svc.sessions.ping(id, timeout))
+    }
+
+    /// `resources(id)`: the last measurement of the session's browser, `null` when none.
+    pub fn resources(&self, id: &str) -> Result<serde_json::Value, HostError> {
+        self.require("resources", Capability::SessionsRead)?;
+        let sessions = self.svc.sessions.clone();
+        let known = async {
+            crate::sessions::check_id(id)?;
+            if sessions.list().await?.iter().any(|s| s.id == id) {
+                Ok(sessions.resources(id))
+            } else {
+                Err(SessionError::NotFound(id.into()))
+            }
+        };
+        let r = self.session_call("resources", id.to_string(), known)?;
+        Ok(r.map(|r| serde_json::to_value(r).unwrap_or_default()).unwrap_or(serde_json::Value::Null))
     }
 
     pub fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, HostError> {

@@ -391,3 +391,56 @@ async fn monitor_emails_once_per_site_version_when_the_site_is_incompatible() {
     assert_eq!(t.outbox().await.len(), 2, "a new version is news");
     t.stop().await;
 }
+
+fn measured(mb: u64, sends_in_flight: u32) -> Option<crate::sessions::Resources> {
+    Some(crate::sessions::Resources {
+        memory_bytes: mb * 1048576,
+        cpu_seconds: 1.0,
+        processes: 5,
+        sampled_at: START.parse().unwrap(),
+        sends_in_flight,
+        memory_history: vec![mb * 1048576],
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_restarts_once_a_session_over_its_budget_at_a_quiet_moment_and_none_under_it() {
+    let mut t = run("memory", "", |s| {
+        for id in ["big", "small", "busy"] {
+            s.add(id, SessionStatus::Ready, "CONNECTED");
+        }
+        s.set_resources("big", measured(700, 0));
+        s.set_resources("small", measured(150, 0));
+        s.set_resources("busy", measured(800, 1));
+    })
+    .await;
+    // Checks every 5 min: over the budget first seen at 5 min, restarted once 15 min have passed.
+    t.pass(min(16)).await;
+    assert!(t.sessions.actions_of("restart").is_empty(), "not before 15 min over the budget");
+    t.pass(min(5)).await;
+    let r = t.sessions.actions_of("restart");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].session, "big");
+    assert!(r[0].detail.contains("700 MB over the budget of 600 MB"), "{}", r[0].detail);
+    assert_eq!(t.minutes_since_start(r[0].at).round(), 20.0);
+    let ev = t.drain("memory.restarted");
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].data["session"], "big");
+    let traces = t.host.behaviours()[0].traces.clone();
+    assert!(
+        traces.iter().any(|tr| tr.calls.iter().any(|c| c.call == "restart" && c.detail.contains("budget"))),
+        "the trace says why: {traces:?}"
+    );
+    // After the restart the browser is small again: no second restart; the busy one waits
+    // for a quiet moment, then goes.
+    t.sessions.set_resources("big", measured(200, 0));
+    t.pass(min(30)).await;
+    assert_eq!(t.sessions.actions_of("restart").len(), 1, "busy has a send in flight");
+    t.sessions.set_resources("busy", measured(800, 0));
+    t.pass(min(5)).await;
+    let r = t.sessions.actions_of("restart");
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(r[1].session, "busy");
+    assert!(r.iter().all(|a| a.session != "small"));
+    t.stop().await;
+}

@@ -231,8 +231,9 @@ impl Config {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionsConfig {
-    /// The Chromium (or Chrome) executable: a path, or a name looked up in `PATH`.
-    /// Default `chromium`.
+    /// The Chromium (or Chrome) executable: a path, or a name looked up in `PATH`; `auto`
+    /// (the default) = `chromium-headless-shell` when it is installed (Debian's old headless
+    /// mode: about half the memory per session), else `chromium`. `vigil doctor` says which.
     pub chromium: PathBuf,
     /// Run Chromium headless (no window). Default `true`; servers have no display.
     pub headless: bool,
@@ -288,12 +289,27 @@ pub struct SessionsConfig {
     /// How often a pairing code (link with phone number) is renewed while the page is not
     /// linked yet; the site's own codes last about 3 minutes. Default `3m`.
     pub pairing_code_renew: HumanDuration,
+    /// How often each session's browser (its whole process tree) is measured: memory (PSS)
+    /// and CPU time, shown in `/metrics`, the API, the dashboard and `resources(id)`.
+    /// Default `30s`.
+    pub resources_interval: HumanDuration,
+    /// The most messages one session sends, as `"<count>/<sec|min|hour|day>"`, e.g.
+    /// `"20/min"`, whoever sends them (API, behaviours, keepalive). A send over it waits for
+    /// its turn up to `send_timeout`, then fails naming this limit. `""` = no limit.
+    /// Default `"20/min"`.
+    pub send_rate: String,
+    /// How many sends may go at once before `send_rate` spaces them out (the bucket's size).
+    /// Default: the count of `send_rate`.
+    pub send_burst: Option<u32>,
+    /// The most messages per day (a sliding 24 h) one session sends to numbers it never wrote
+    /// to before; over it a send fails naming this limit. 0 = no limit. Default 50.
+    pub new_contacts_per_day: u32,
 }
 
 impl Default for SessionsConfig {
     fn default() -> Self {
         Self {
-            chromium: PathBuf::from("chromium"),
+            chromium: PathBuf::from("auto"),
             headless: true,
             no_sandbox: true,
             extra_switches: Vec::new(),
@@ -314,6 +330,10 @@ impl Default for SessionsConfig {
             desktop: true,
             user_agent: None,
             pairing_code_renew: HumanDuration(Duration::from_secs(180)),
+            resources_interval: HumanDuration(Duration::from_secs(30)),
+            send_rate: "20/min".into(),
+            send_burst: None,
+            new_contacts_per_day: 50,
         }
     }
 }

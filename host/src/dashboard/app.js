@@ -114,6 +114,7 @@ function renderSession(card, s) {
   ];
   if (s.restarts !== undefined) rows.push(["restarts", s.restarts]);
   if (s.site_version) rows.push(["WhatsApp Web", s.site_version]);
+  if (s.resources) rows.push(["memory", resourcesView(s.resources)]);
   if (s.error) rows.push(["error", s.error]);
   card.replaceChildren(
     el("h3", {}, s.id, el("span", { class: "pill " + s.status, "data-role": "status" }, s.status)),
@@ -135,6 +136,30 @@ function renderSession(card, s) {
   }
   card.append(actions);
   if (keepRestore) card.append(keepRestore);
+}
+
+// What the session's browser costs: its memory now, CPU seconds, and a sparkline of the last
+// samples (hand-drawn SVG).
+function resourcesView(r) {
+  const mb = (b) => (b / 1048576).toFixed(0) + " MB";
+  const box = el("span", { class: "resources", "data-role": "memory" }, mb(r.memory_bytes), ` · CPU ${r.cpu_seconds.toFixed(1)} s `);
+  const h = r.memory_history || [];
+  if (h.length > 1) {
+    const ns = "http://www.w3.org/2000/svg";
+    const W = 120, H = 24, lo = Math.min(...h), hi = Math.max(...h), span = Math.max(hi - lo, 1);
+    const pts = h.map((v, i) => `${(i * W / (h.length - 1)).toFixed(1)},${(H - 2 - (v - lo) * (H - 4) / span).toFixed(1)}`);
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "sparkline");
+    svg.setAttribute("width", W); svg.setAttribute("height", H); svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", `memory, last ${h.length} samples: ${mb(lo)} to ${mb(hi)}`);
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", pts.join(" "));
+    line.setAttribute("fill", "none"); line.setAttribute("stroke", "currentColor"); line.setAttribute("stroke-width", "1.5");
+    svg.append(line);
+    box.append(svg);
+  }
+  return box;
 }
 
 async function loadQr(id, text, img) {

@@ -2,6 +2,13 @@
 //! group, dies with the host (`PR_SET_PDEATHSIG`), and its whole group can be killed; then
 //! chromiumoxide connects to its DevTools address.
 //!
+//! Dying with the host, whatever the executable: a wrapper script that runs the browser as its
+//! child (Debian's `/usr/bin/chromium-headless-shell` does not `exec`) would take the death
+//! signal alone and leave the browser running. So [`resolve_wrapper`] reads such a script and
+//! launches the binary it runs, and every launch also gets a watchdog (a `sh` blocked reading
+//! a pipe only the host holds): when the host dies, by any signal, the pipe closes and the
+//! watchdog kills the browser's whole process group, grandchildren included.
+//!
 //! No zombies: the host makes itself a child subreaper, so the helpers of a killed Chromium
 //! (zygote, renderers, …) are re-parented to it, and [`sweep`] reaps the ones that belong to a
 //! Chromium group we launched. The main process is reaped by tokio (`Child::wait`).
@@ -44,13 +51,53 @@ pub struct ChromiumProcess {
     pub child: Child,
     pub pid: i32,
     tail: Arc<Mutex<VecDeque<String>>>,
+    /// Kills the group if the host dies (see the module's doc); `None` if `sh` is missing.
+    watchdog: Option<Watchdog>,
+}
+
+/// A `sh` that kills a process group once its stdin (a pipe only the host holds) closes.
+struct Watchdog {
+    child: Child,
+    /// Held, never written: the host's death closes it.
+    _pipe: Option<tokio::process::ChildStdin>,
+}
+
+impl Watchdog {
+    fn spawn(pgid: i32) -> Option<Watchdog> {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg("read _ ; kill -s KILL -- -\"$0\"")
+            .arg(pgid.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            // Its own group: a Ctrl-C to the host's terminal does not reach it.
+            .process_group(0);
+        match cmd.spawn() {
+            Ok(mut child) => {
+                let pipe = child.stdin.take();
+                Some(Watchdog { child, _pipe: pipe })
+            }
+            Err(e) => {
+                tracing::warn!(pgid, "cannot start the watchdog of Chromium's process group (/bin/sh: {e}): a browser run by a wrapper script may outlive a killed host");
+                None
+            }
+        }
+    }
+
+    /// Stops the watchdog without letting it act (the group is dealt with by us).
+    fn disarm(&mut self) {
+        let _ = self.child.start_kill();
+    }
 }
 
 impl ChromiumProcess {
     /// Spawns Chromium and waits for its DevTools websocket address.
     pub async fn spawn(spec: &LaunchSpec) -> Result<(ChromiumProcess, String), LaunchError> {
         become_subreaper();
-        let mut cmd = Command::new(&spec.executable);
+        let executable = resolve_wrapper(&spec.executable);
+        let mut cmd = Command::new(&executable);
         cmd.arg(format!("--user-data-dir={}", spec.profile.display()))
             .arg("--remote-debugging-port=0")
             .args(&spec.switches)
@@ -80,6 +127,7 @@ impl ChromiumProcess {
         let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn { exe: spec.executable.clone(), source })?;
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         register_group(pid);
+        let watchdog = if pid > 0 { Watchdog::spawn(pid) } else { None };
         let stderr = child.stderr.take().expect("stderr is piped");
         let tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let (url_tx, url_rx) = tokio::sync::oneshot::channel::<String>();
@@ -101,7 +149,7 @@ impl ChromiumProcess {
                 t.push_back(line);
             }
         });
-        let mut process = ChromiumProcess { child, pid, tail };
+        let mut process = ChromiumProcess { child, pid, tail, watchdog };
         let outcome = tokio::select! {
             url = url_rx => url.ok(),
             status = process.child.wait() => {
@@ -155,6 +203,10 @@ impl ChromiumProcess {
 
 impl Drop for ChromiumProcess {
     fn drop(&mut self) {
+        // First, so that it never acts on a group id the system may hand out again.
+        if let Some(w) = self.watchdog.as_mut() {
+            w.disarm();
+        }
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill_group();
         } else {
@@ -163,6 +215,49 @@ impl Drop for ChromiumProcess {
         }
         sweep_soon();
     }
+}
+
+/// The executable to launch for `exe` (a path, or a name looked up in `PATH`): when it is a
+/// shell script that runs an absolute binary with `"$@"` as its child (no `exec`), that
+/// binary, so the death signal reaches the browser itself. A script that `exec`s, or one
+/// this cannot read, is launched as it is (the watchdog covers it).
+pub fn resolve_wrapper(exe: &Path) -> PathBuf {
+    let path = find_in_path(exe).unwrap_or_else(|| exe.to_path_buf());
+    let Ok(bytes) = std::fs::read(&path) else { return path };
+    if !bytes.starts_with(b"#!") || bytes.len() > 64 * 1024 {
+        return path;
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') || !line.contains("$@") {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let (execs, cmd) = match words.next() {
+            Some("exec") => (true, words.next()),
+            first => (false, first),
+        };
+        let Some(cmd) = cmd.map(|c| c.trim_matches('"')) else { continue };
+        if !cmd.starts_with('/') || !is_elf(Path::new(cmd)) {
+            continue;
+        }
+        return if execs { path } else { PathBuf::from(cmd) };
+    }
+    path
+}
+
+/// `name` itself when it has a `/`, else the first match in `PATH`.
+pub fn find_in_path(name: &Path) -> Option<PathBuf> {
+    if name.components().count() > 1 {
+        return name.is_file().then(|| name.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
 }
 
 /// "exit code 21", "killed by signal 9".
@@ -347,9 +442,69 @@ pub fn group_rss(pgid: i32) -> u64 {
     total
 }
 
+/// What a process tree costs now: the sum over the group led by `pgid` and every descendant
+/// of its leader (Chromium's crash handler leaves the group).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TreeUsage {
+    /// Proportional set size (`Pss` of `/proc/<pid>/smaps_rollup`), bytes: shared pages
+    /// divided among their users, so the figures of sessions add up.
+    pub pss_bytes: u64,
+    /// User + system CPU time since each process started (`/proc/<pid>/stat`), seconds.
+    pub cpu_seconds: f64,
+    /// How many processes.
+    pub processes: u32,
+}
+
+/// [`TreeUsage`] of the Chromium whose group leader is `pgid` (blocking: reads /proc).
+pub fn tree_usage(pgid: i32) -> TreeUsage {
+    let procs: Vec<ProcStat> = all_pids().into_iter().filter_map(read_stat).filter(|s| s.state != 'Z').collect();
+    let mut members: HashSet<i32> = procs.iter().filter(|s| s.pgrp == pgid).map(|s| s.pid).collect();
+    // Descendants of the members, to a fixed point (a tree is shallow).
+    loop {
+        let before = members.len();
+        for s in &procs {
+            if members.contains(&s.ppid) {
+                members.insert(s.pid);
+            }
+        }
+        if members.len() == before {
+            break;
+        }
+    }
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut u = TreeUsage::default();
+    for pid in members {
+        let pss = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok().and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+        let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|t| {
+            // Fields after "(comm) ": state is index 0, utime 11, stime 12.
+            let f: Vec<&str> = t[t.rfind(')')? + 2..].split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        });
+        if let Some(kb) = pss {
+            u.pss_bytes += kb * 1024;
+            u.processes += 1;
+        }
+        u.cpu_seconds += cpu.unwrap_or(0) as f64 / ticks;
+    }
+    u
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_usage_of_our_own_group_is_counted() {
+        let u = tree_usage(own_pgid());
+        assert!(u.processes >= 1 && u.pss_bytes > 1024 * 1024, "{u:?}");
+        assert!(u.cpu_seconds >= 0.0);
+        assert_eq!(tree_usage(i32::MAX - 7), TreeUsage::default(), "no such group");
+    }
 
     #[test]
     fn reads_its_own_stat() {

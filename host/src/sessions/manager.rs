@@ -65,6 +65,9 @@ struct Inner {
     sessions: Mutex<BTreeMap<String, Entry>>,
     /// The idempotency keys of `send_text`.
     sent: SentKeys,
+    /// Each browser's measurements and the sends in flight.
+    resources: super::resources::Board,
+    limits: super::send_limits::SendLimits,
 }
 
 /// The sessions of a host. Cheap to clone.
@@ -124,6 +127,7 @@ impl SessionManager {
             );
             sessions.insert(record.id.clone(), Entry { cell: Arc::new(cell), run: None });
         }
+        let limits = super::send_limits::SendLimits::from_settings(&settings);
         let manager = SessionManager {
             inner: Arc::new(Inner {
                 settings,
@@ -133,9 +137,12 @@ impl SessionManager {
                 clock,
                 sessions: Mutex::new(sessions),
                 sent: SentKeys::new(SENT_KEYS),
+                resources: Default::default(),
+                limits,
             }),
         };
         manager.spawn_reaper();
+        manager.spawn_sampler();
         if let Some(path) = manager.inner.settings.bridge.clone() {
             super::bridge_watch::spawn(&path, manager.clone(), manager.inner.ctx.shutdown.clone());
         }
@@ -154,6 +161,22 @@ impl SessionManager {
                 let _ = tokio::task::spawn_blocking(chromium::sweep).await;
             }
         });
+    }
+
+    /// Measures every running browser each `resources_interval`.
+    fn spawn_sampler(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        super::resources::spawn_sampler(
+            self.inner.resources.clone(),
+            self.inner.settings.resources_interval,
+            self.inner.clock.clone(),
+            move || {
+                let Some(inner) = weak.upgrade() else { return Vec::new() };
+                let sessions = inner.sessions.lock().expect("sessions");
+                sessions.iter().map(|(id, e)| (id.clone(), e.cell.with(|l| l.pid))).collect()
+            },
+            self.inner.ctx.shutdown.clone(),
+        );
     }
 
     pub fn settings(&self) -> &Settings {
@@ -603,9 +626,12 @@ impl Sessions for SessionManager {
                 if status != SessionStatus::Ready {
                     return Err(SessionError::NotReady { id: id.into(), status, what: "send_text".into() });
                 }
+                let _sending = self.inner.resources.sending(id);
                 let limit = self.inner.settings.send_timeout;
+                let permit = self.inner.limits.admit(&cell, &wid, limit).await?;
                 let js = js_send_text(&wid, text, limit.as_millis());
                 let v = self.eval(id, &page, "send_text", &js, limit + Duration::from_secs(2)).await?;
+                self.inner.limits.sent(id, &wid, &cell.dir, &permit);
                 let msg_id = v
                     .get("id")
                     .and_then(|i| i.as_str())
@@ -667,6 +693,10 @@ impl Sessions for SessionManager {
 
     fn owns_folders(&self) -> bool {
         true
+    }
+
+    fn resources(&self, id: &str) -> Option<super::Resources> {
+        self.inner.resources.get(id)
     }
 
     async fn backup(&self, id: &str) -> Result<String, SessionError> {

@@ -43,6 +43,7 @@ struct Inner {
     keys: BTreeMap<String, String>,
     actions: Vec<Action>,
     owns_folders: bool,
+    resources: BTreeMap<String, super::Resources>,
 }
 
 /// A [`Sessions`] kept in memory.
@@ -78,6 +79,15 @@ impl MemorySessions {
     /// browsers is), so `remove_orphan_folders` removes the folders of sessions not added here.
     pub fn set_owns_folders(&self, owns: bool) {
         self.inner.lock().unwrap().owns_folders = owns;
+    }
+
+    /// Sets what `resources(id)` answers (`None`: not measured).
+    pub fn set_resources(&self, id: &str, r: Option<super::Resources>) {
+        let mut inner = self.inner.lock().unwrap();
+        match r {
+            Some(r) => inner.resources.insert(id.into(), r),
+            None => inner.resources.remove(id),
+        };
     }
 
     pub fn set_owner(&self, id: &str, email: &str) {
@@ -302,6 +312,10 @@ impl Sessions for MemorySessions {
 
     fn owns_folders(&self) -> bool {
         self.inner.lock().unwrap().owns_folders
+    }
+
+    fn resources(&self, id: &str) -> Option<super::Resources> {
+        self.inner.lock().unwrap().resources.get(id).cloned()
     }
 
     async fn backup(&self, id: &str) -> Result<String, SessionError> {

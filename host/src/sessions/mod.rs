@@ -11,8 +11,12 @@
 //!   bridge's events turned into status and events, the ping watchdog, restarts with backoff
 //!   under a budget.
 //! - `browser`: one launched browser (chromiumoxide), its death signals, the bridge injection.
-//! - `chromium`: the Chromium process (own process group, dies with the host), reaping,
-//!   strays left by a killed host.
+//! - `chromium`: the Chromium process (own process group, dies with the host — wrapper
+//!   scripts resolved, a watchdog per group), reaping, strays left by a killed host, the
+//!   resources of a process tree.
+//! - [`executable`]: which Chromium (`auto`: the headless shell when installed).
+//! - [`resources`]: each session's process tree measured (PSS, CPU seconds).
+//! - [`send_limits`]: the send rate (token bucket) and the daily cap on new numbers.
 //! - `cell`: a session's live state, persisted on every change.
 //! - [`records`]: what is persisted ([`SessionRecord`]) behind [`SessionRecords`]; JSON files
 //!   until the store lands.
@@ -42,6 +46,7 @@ mod cell;
 pub mod chromium;
 pub mod control;
 mod desktop;
+pub mod executable;
 pub mod id;
 mod live_restore;
 pub mod manager;
@@ -53,6 +58,8 @@ pub mod profile;
 pub mod qr;
 pub mod records;
 mod sent_keys;
+pub mod resources;
+pub mod send_limits;
 mod settings;
 mod site;
 mod supervisor;
@@ -62,6 +69,7 @@ pub use control::SessionControl;
 pub use id::check_id;
 pub use manager::SessionManager;
 pub use records::{JsonRecords, RecordsError, SessionRecord, SessionRecords};
+pub use resources::Resources;
 pub use settings::Settings;
 
 use std::fmt;
@@ -173,6 +181,9 @@ pub enum SessionError {
     NoBackup(String),
     #[error("session `{id}`: {message}")]
     Failed { id: String, message: String },
+    /// A send limit holds the send back: `limit` names the setting.
+    #[error("session `{id}`: over the send limit {limit}: {message}")]
+    Limited { id: String, limit: String, message: String },
 }
 
 /// The session functions of the host API. Every method is bounded in time by its caller's
@@ -211,6 +222,11 @@ pub trait Sessions: Send + Sync + 'static {
     async fn pairing_code(&self, id: &str, phone: &str) -> Result<String, SessionError> {
         let _ = phone::person_wid(phone)?;
         Err(SessionError::Failed { id: id.into(), message: "this host runs no browser to link".into() })
+    }
+    /// The last measurement of the session's browser (memory, CPU, sends in flight), while it
+    /// runs and once measured. Default: none.
+    fn resources(&self, _id: &str) -> Option<Resources> {
+        None
     }
 }
 

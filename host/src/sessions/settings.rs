@@ -46,6 +46,10 @@ pub struct Settings {
     pub stop_timeout: Duration,
     /// How often a pairing code is renewed while the page is unlinked.
     pub pairing_code_renew: Duration,
+    pub resources_interval: Duration,
+    pub send_rate: Option<super::send_limits::Rate>,
+    pub send_burst: Option<u32>,
+    pub new_contacts_per_day: u32,
 }
 
 impl Settings {
@@ -82,7 +86,7 @@ impl Settings {
         }
         Ok(Settings {
             dir: config.data_dir.join("sessions"),
-            chromium: c.chromium.clone(),
+            chromium: super::executable::choose(&c.chromium),
             switches,
             url: whatsapp::URL.into(),
             bridge: c.bridge.clone(),
@@ -98,6 +102,10 @@ impl Settings {
             ping_timeout: c.ping_timeout.0,
             stop_timeout: c.stop_timeout.0,
             pairing_code_renew: c.pairing_code_renew.0,
+            resources_interval: c.resources_interval.0,
+            send_rate: super::send_limits::Rate::parse(&c.send_rate).map_err(SessionError::BadInput)?,
+            send_burst: c.send_burst,
+            new_contacts_per_day: c.new_contacts_per_day,
         })
     }
 

@@ -356,6 +356,10 @@ fn register(e: &mut Engine, api: &Arc<Api>) {
         a.email(to, template, vars).map_err(|x| err(&ctx, x))
     });
     let a = api.clone();
+    e.register_fn("resources", move |ctx: NativeCallContext, id: &str| -> RhaiResult<Dynamic> {
+        a.resources(id).map(to_dynamic).map_err(|x| err(&ctx, x))
+    });
+    let a = api.clone();
     e.register_fn("health", move |ctx: NativeCallContext| -> RhaiResult<Dynamic> {
         a.health().map(to_dynamic).map_err(|x| err(&ctx, x))
     });

@@ -163,6 +163,10 @@ impl sessions::Host for State {
         self.api.state(&id, t).map_err(error)
     }
 
+    fn resources(&mut self, id: String) -> Result<String, Error> {
+        self.api.resources(&id).map(|v| v.to_string()).map_err(error)
+    }
+
     fn ping(&mut self, id: String, timeout_: Option<String>) -> Result<u64, Error> {
         let t = timeout(&self.api, "ping", timeout_)?;
         self.api.ping(&id, t).map(|d| d.as_millis() as u64).map_err(error)

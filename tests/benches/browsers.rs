@@ -1,0 +1,108 @@
+//! What a session costs with each browser (rerun with
+//! `cargo bench -p vigil-tests --bench browsers`; Chromium's figures do not depend on the
+//! host's build, so `--profile dev` gives the same table faster). For N sessions on the
+//! simulator, with `chromium` and with `chromium-headless-shell`, and for the switch sets in
+//! `VIGIL_BENCH_SWITCHES` (`;`-separated sets of space-separated switches, default: none and a
+//! few the anchors ship): PSS per session (the whole process tree, as the host measures it),
+//! this process's RSS (host + simulator), time to all `ready` after a host restart on linked
+//! profiles, and Chromium `kill -9` → `ready` again. `VIGIL_BENCH_N` = `3` or e.g. `3,10`.
+
+use std::time::{Duration, Instant};
+
+use vigil::sessions::chromium::tree_usage;
+use vigil::sessions::SessionStatus;
+use vigil_tests::{rss_kib, sessions_toml_for, simulator, wait_for, SessionsHost, CHROMIUM, HEADLESS_SHELL};
+
+fn ids(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("b{i:02}")).collect()
+}
+
+async fn all_ready(h: &SessionsHost, ids: &[String], within: Duration) {
+    let t0 = Instant::now();
+    while !ids.iter().all(|id| h.sessions.info(id).unwrap().status == SessionStatus::Ready) {
+        assert!(t0.elapsed() < within, "not all ready within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn one(exe: &str, n: usize, switches: &str) {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ids(n);
+    let list: Vec<String> = switches.split_whitespace().map(|s| format!("{s:?}")).collect();
+    let extra = format!("start_concurrency = 4\nsend_rate = \"\"\nextra_switches = [{}]", list.join(", "));
+    let config = sessions_toml_for(exe, sim.https_port(), &extra);
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut h = SessionsHost::start(dir.path(), &[], &config, &refs).await;
+    for (i, id) in ids.iter().enumerate() {
+        h.link(&sim, id, &format!("346000002{i:02}")).await;
+    }
+    for id in &ids {
+        h.settle(id).await;
+    }
+    h.stop().await;
+
+    let t0 = Instant::now();
+    let mut h = SessionsHost::start(dir.path(), &[], &config, &[]).await;
+    all_ready(&h, &ids, Duration::from_secs(180)).await;
+    let to_ready = t0.elapsed();
+    // Let the pages settle, then measure.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let pss: Vec<u64> =
+        ids.iter().map(|id| tree_usage(h.sessions.chromium_pid(id).unwrap()).pss_bytes / 1_048_576).collect();
+    let avg = pss.iter().sum::<u64>() / n as u64;
+    let rss = rss_kib("self") / 1024;
+
+    let mut kills = Vec::new();
+    for _ in 0..3 {
+        let pid = h.sessions.chromium_pid(&ids[0]).unwrap();
+        let t0 = Instant::now();
+        // SAFETY: plain syscall on the Chromium this host started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        wait_for(&mut h.events, Duration::from_secs(30), "crash", |e| e.name == "session.crashed").await;
+        wait_for(&mut h.events, Duration::from_secs(30), "ready", |e| e.name == "session.ready").await;
+        kills.push(t0.elapsed());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    kills.sort();
+    let name = if exe == CHROMIUM { "chromium" } else { "headless-shell" };
+    let sw = if switches.is_empty() { "(none)" } else { switches };
+    println!(
+        "| {name} | {n} | {sw} | {avg} (min {}, max {}) | {rss} | {:.1} s | {:.2} s |",
+        pss.iter().min().unwrap(),
+        pss.iter().max().unwrap(),
+        to_ready.as_secs_f64(),
+        kills[1].as_secs_f64()
+    );
+    h.stop().await;
+    sim.stop().await;
+}
+
+fn main() {
+    let ns: Vec<usize> = std::env::var("VIGIL_BENCH_N")
+        .unwrap_or_else(|_| "3".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let sets: Vec<String> = std::env::var("VIGIL_BENCH_SWITCHES")
+        .unwrap_or_else(|_| {
+            ";--renderer-process-limit=1;--disk-cache-size=1;--disable-site-isolation-trials;--no-zygote".into()
+        })
+        .split(';')
+        .map(|s| s.trim().to_string())
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        println!("| browser | N | switches | PSS per session, MiB | bench RSS (host + simulator), MiB | restart → all ready | kill -9 → ready (median of 3) |");
+        println!("|---|---|---|---|---|---|---|");
+        for &n in &ns {
+            for exe in [CHROMIUM, HEADLESS_SHELL] {
+                // The switch sets on the headless shell (the default); the full browser as it is.
+                let sets: Vec<&str> = if exe == CHROMIUM { vec![""] } else { sets.iter().map(String::as_str).collect() };
+                for sw in sets {
+                    one(exe, n, sw).await;
+                }
+            }
+        }
+    });
+}
