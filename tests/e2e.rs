@@ -3,6 +3,7 @@
 
 mod api_e2e;
 mod behaviours_e2e;
+mod cluster_e2e;
 mod dashboard_e2e;
 mod sessions;
 mod sessions_crash_e2e;

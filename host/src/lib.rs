@@ -20,6 +20,8 @@
 //!   traces.
 //! - [`api`]: the HTTP API (axum): REST, WebSocket events, health, metrics, OpenAPI.
 //! - [`webhooks`]: events POSTed to `[[webhooks]]` receivers, signed, retried, in order.
+//! - [`cluster`]: several hosts on one PostgreSQL: leases with fencing, placement, profile
+//!   snapshots in object storage, drain.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
 //! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
@@ -32,6 +34,7 @@ pub mod behaviours;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

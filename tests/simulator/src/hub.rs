@@ -27,6 +27,10 @@ const PUSH_BUFFER: usize = 256;
 pub(crate) const DEFAULT_ME: &str = "34600000001";
 /// A page that never opened its event stream is forgotten after this long.
 const STREAM_GRACE: Duration = Duration::from_secs(30);
+/// A page that has not been heard from for this long (its `/api/alive` beat comes every
+/// second) is a dead connection to the server: when its account opens in another page it is
+/// dropped (its event stream closes), not counted as an overlap.
+const SILENT: Duration = Duration::from_secs(4);
 
 /// Errors of the hub's operations; the control API turns them into status codes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -128,6 +132,8 @@ struct PageEntry {
     tx: mpsc::Sender<Push>,
     rx: Option<mpsc::Receiver<Push>>,
     created: Instant,
+    /// The last time the page was heard from (hello, a beat, a state report).
+    alive: Instant,
 }
 
 impl PageEntry {
@@ -168,12 +174,41 @@ struct Inner {
     unknown: BTreeSet<String>,
     queued: HashMap<String, Vec<Push>>,
     fault_generation: u64,
+    /// Times an account opened in a page while another live page had it open.
+    overlaps: u64,
+    /// Silent pages dropped because their account opened elsewhere.
+    silent_dropped: u64,
 }
 
 impl Inner {
     fn next_sequence(&mut self) -> u64 {
         self.sequence += 1;
         self.sequence
+    }
+
+    /// Account `me` opens in page `newer`: every other page that has it open is older. A live
+    /// one gets `CONFLICT` (as the real service sends to the older companion) and counts as an
+    /// overlap; a silent one is a dead connection and is dropped.
+    fn opened(&mut self, newer: &str, me: &str) {
+        let older: Vec<String> = self
+            .pages
+            .iter()
+            .filter(|(id, p)| id.as_str() != newer && p.me.as_deref() == Some(me))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in older {
+            if self.pages[&id].alive.elapsed() > SILENT {
+                self.pages.remove(&id);
+                self.silent_dropped += 1;
+                tracing::info!(page = %id, me, "silent page dropped: its account opened in another page");
+            } else {
+                self.overlaps += 1;
+                let entry = self.pages.get_mut(&id).expect("listed above");
+                entry.state = WaState::Conflict.as_str().to_owned();
+                entry.push(&id, Push::State { state: WaState::Conflict });
+                tracing::warn!(page = %id, newer, me, "account open in two pages at once: CONFLICT to the older");
+            }
+        }
     }
 
     fn linked_pages<'a>(&'a self, me: Option<&'a str>) -> impl Iterator<Item = (&'a String, &'a PageEntry)> {
@@ -239,6 +274,7 @@ impl Hub {
             tx,
             rx: Some(rx),
             created: Instant::now(),
+            alive: Instant::now(),
         };
         let fault = *self.fault.borrow();
         let welcome = if let Some(me) = restored {
@@ -269,7 +305,11 @@ impl Hub {
                 fault,
             }
         };
-        inner.pages.insert(id, entry);
+        let me = entry.me.clone();
+        inner.pages.insert(id.clone(), entry);
+        if let Some(me) = me {
+            inner.opened(&id, &me);
+        }
         welcome
     }
 
@@ -350,8 +390,20 @@ impl Hub {
     }
 
     /// The page reports its `Socket.state` and `hasSynced`.
+    /// The page's beat (every second): it is alive. False when the hub does not know it.
+    pub(crate) fn alive(&self, page: &str) -> bool {
+        match self.lock().pages.get_mut(page) {
+            Some(entry) => {
+                entry.alive = Instant::now();
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn report_state(&self, page: &str, state: &str, has_synced: bool) {
         if let Some(entry) = self.lock().pages.get_mut(page) {
+            entry.alive = Instant::now();
             entry.state = state.to_owned();
             entry.has_synced = has_synced;
         }
@@ -449,6 +501,8 @@ impl Hub {
             required_modules: inner.required.iter().cloned().collect(),
             unknown_modules: inner.unknown.iter().cloned().collect(),
             fault: *self.fault.borrow(),
+            overlaps: inner.overlaps,
+            silent_dropped: inner.silent_dropped,
         }
     }
 
@@ -492,6 +546,7 @@ impl Hub {
         for event in queued {
             entry.push(&page, event);
         }
+        inner.opened(&page, &me);
         tracing::info!(page = %page, me = %me, "QR scanned");
         Ok(ScanResponse { page, me })
     }
