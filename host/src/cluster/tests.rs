@@ -103,20 +103,25 @@ async fn leases_spread_fence_on_database_loss_and_move_with_a_new_epoch() {
     let (xs, x, xr, xrun) = join(&url, "x").await;
     let (_ys, y, yr, yrun) = join(&url, "y").await;
     until(Duration::from_secs(10), "two leases each", || x.held().len() == 2 && y.held().len() == 2).await;
-    assert_eq!(xrun.started.lock().unwrap().len(), 2);
+    until(Duration::from_secs(5), "x starts its two", || xrun.started.lock().unwrap().len() == 2).await;
 
     // A host writes only the sessions it holds.
     let theirs = y.held()[0].0.clone();
     let mine = x.held()[0].0.clone();
     let err = xr.upsert(&SessionRecord::new(&theirs, None, chrono::Utc::now())).await.unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
+    until(Duration::from_secs(2), "a refused write kills that session here", || {
+        xrun.killed.lock().unwrap().iter().any(|(k, _)| *k == theirs)
+    })
+    .await;
     xr.upsert(&SessionRecord::new(&mine, Some("x".into()), chrono::Utc::now())).await.unwrap();
 
     // x loses its database: it kills both browsers before its leases expire.
     let x_held = x.held();
     xs.close().await;
     let lost_at = Instant::now();
-    until(Duration::from_secs(5), "x fences itself", || xrun.killed.lock().unwrap().len() == 2).await;
+    let fenced = |id: &str| xrun.killed.lock().unwrap().iter().any(|(k, at)| k == id && *at >= lost_at);
+    until(Duration::from_secs(5), "x fences itself", || x_held.iter().all(|(id, _)| fenced(id))).await;
     let live: i64 =
         sqlx::query_scalar(concat!("SELECT COUNT(*) FROM leases WHERE node = 'x' AND expires_ms > ", now_ms!()))
             .fetch_one(setup.pool())
@@ -130,7 +135,7 @@ async fn leases_spread_fence_on_database_loss_and_move_with_a_new_epoch() {
         let now = y.held().into_iter().find(|(s, _)| s == id).unwrap().1;
         assert_eq!(now, epoch + 1, "{id}");
     }
-    assert!(yrun.started.lock().unwrap().len() == 4);
+    until(Duration::from_secs(5), "y starts all four", || yrun.started.lock().unwrap().len() == 4).await;
     let (stale, _) = FencedRecords::new(setup.clone());
     stale.epochs.set(&x_held[0].0, x_held[0].1);
     let err = stale.upsert(&SessionRecord::new(&x_held[0].0, None, chrono::Utc::now())).await.unwrap_err();
