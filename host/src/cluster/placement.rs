@@ -4,7 +4,7 @@
 //! task fences: when no renewal succeeded for `ttl - margin` (the database is unreachable, the
 //! process was paused), it kills every browser before the leases can expire.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +42,8 @@ pub(super) struct Inner {
     pub stop: CancellationToken,
     /// (session, epoch) already snapshotted after it turned ready.
     pub snapshotted: Mutex<HashSet<(String, i64)>>,
+    /// One snapshot at a time per session (a backup's staging folder is per session).
+    pub snapshot_turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -109,6 +111,7 @@ impl Cluster {
                 draining: CancellationToken::new(),
                 stop: CancellationToken::new(),
                 snapshotted: Mutex::new(HashSet::new()),
+                snapshot_turns: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(Vec::new()),
             }),
         };
@@ -359,6 +362,8 @@ impl Cluster {
     /// Takes and uploads a snapshot of `id` under its current epoch.
     pub(super) async fn snapshot(&self, id: &str) -> Result<(), String> {
         let Some(snaps) = &self.inner.snapshots else { return Ok(()) };
+        let turn = self.inner.snapshot_turns.lock().expect("snapshot turns").entry(id.to_string()).or_default().clone();
+        let _turn = turn.lock().await;
         let Some(epoch) = self.inner.epochs.get(id) else { return Err("this host holds no lease for it".into()) };
         let t0 = Instant::now();
         let archive = self.inner.runner.archive(id).await.map_err(|e| e.to_string())?;

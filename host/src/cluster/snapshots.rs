@@ -58,6 +58,8 @@ impl Snapshots {
         let bad = |why: String| {
             ClusterError::Config(format!("snapshots = \"{url}\": {why}; use s3://BUCKET/PREFIX or file:///FOLDER"))
         };
+        // The S3 client speaks TLS with the ring provider, as the webhooks' client does.
+        crate::webhooks::install_crypto_provider();
         let (objects, prefix): (Arc<dyn ObjectStore>, String) = if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
