@@ -878,6 +878,26 @@ mod tests {
         assert!(matches!(none, Err(HubError::BadRequest(_))));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_account_open_in_two_live_pages_is_an_overlap_and_a_silent_page_is_dropped() {
+        let hub = Hub::new(&options());
+        let (older, token, mut rx) = paired(&hub, "34600000001");
+        assert_eq!(hub.status().overlaps, 0);
+        let newer = hub.hello(hello(Some(&token), Some("34600000001")));
+        assert_eq!(newer.mode, "restore");
+        assert_eq!(hub.status().overlaps, 1, "two live pages with one account");
+        assert!(matches!(rx.try_recv(), Ok(Push::State { state: WaState::Conflict })), "the older gets CONFLICT");
+        assert!(hub.status().pages.iter().any(|p| p.id == older && p.state == "CONFLICT"));
+        // Both fall silent (a frozen machine); the account opens again: they are dropped.
+        tokio::time::advance(SILENT + Duration::from_secs(1)).await;
+        assert!(hub.alive(&newer.page), "a beat keeps a page alive");
+        tokio::time::advance(SILENT + Duration::from_secs(1)).await;
+        hub.hello(hello(Some(&token), Some("34600000001")));
+        let st = hub.status();
+        assert_eq!((st.overlaps, st.silent_dropped), (1, 2), "{st:?}");
+        assert!(!hub.alive(&older), "a dropped page is told it is gone");
+    }
+
     #[tokio::test]
     async fn forced_states_reach_only_the_named_account() {
         let hub = Hub::new(&options());
