@@ -18,7 +18,11 @@ use std::time::{Duration, Instant};
 use vigil_tests::pg::fresh_database;
 use vigil_tests::{assert_no_leftovers, processes_mentioning, sessions_toml, simulator, vigil_command};
 
-const TTL_S: u64 = 6;
+/// The lease TTL, 6 s unless `VIGIL_TEST_CLUSTER_TTL` says otherwise (to measure failover at
+/// production TTLs: `VIGIL_TEST_CLUSTER_TTL=15 tests/run -E 'test(chromium_cluster)'`).
+fn ttl_s() -> u64 {
+    std::env::var("VIGIL_TEST_CLUSTER_TTL").ok().and_then(|v| v.parse().ok()).unwrap_or(6)
+}
 const BUCKET: &str = "vigil-snapshots";
 
 /// `psql -At` of `query` on `url`: rows of `|`-separated fields.
@@ -192,6 +196,7 @@ async fn chromium_cluster_kill9_and_freeze_move_sessions_without_qr_or_overlap()
     let s3 = moto().await;
     let root = tempfile::tempdir().unwrap();
     let ids = ["s1", "s2", "s3"];
+    let ttl = ttl_s();
     let mut nodes: Vec<Node> = Vec::new();
     for name in ["a", "b", "c"] {
         let dir = root.path().join(name);
@@ -199,7 +204,7 @@ async fn chromium_cluster_kill9_and_freeze_move_sessions_without_qr_or_overlap()
         let toml = format!(
             "data_dir = \"./data\"\nscripts_dir = \"./scripts\"\nplugins_dir = \"./plugins\"\n\
              [api]\nenabled = false\n\
-             [cluster]\nenabled = true\nnode_id = \"{name}\"\nmax_sessions = 3\nlease_ttl = \"{TTL_S}s\"\n\
+             [cluster]\nenabled = true\nnode_id = \"{name}\"\nmax_sessions = 3\nlease_ttl = \"{ttl}s\"\n\
              snapshots = \"s3://{BUCKET}/cluster\"\nsnapshot_interval = \"8s\"\n{}",
             sessions_toml(sim.https_port(), "")
         );
@@ -269,7 +274,7 @@ async fn chromium_cluster_kill9_and_freeze_move_sessions_without_qr_or_overlap()
         c.wait().unwrap();
         nodes[victim].child = None;
     }
-    let (host1b, epoch1b) = until(Duration::from_secs(TTL_S + 30), "s1 ready elsewhere", || {
+    let (host1b, epoch1b) = until(Duration::from_secs(ttl + 30), "s1 ready elsewhere", || {
         let l = lease(&db, "s1")?;
         (l.0 != host1
             && status(&db, "s1") == "ready"
@@ -278,7 +283,7 @@ async fn chromium_cluster_kill9_and_freeze_move_sessions_without_qr_or_overlap()
     })
     .await;
     let failover = t0.elapsed();
-    eprintln!("failover kill -9 → ready elsewhere at TTL {TTL_S}s: {failover:?} ({host1} → {host1b})");
+    eprintln!("failover kill -9 → ready elsewhere at TTL {ttl}s: {failover:?} ({host1} → {host1b})");
     assert_eq!(epoch1b, epoch1 + 1, "a takeover is epoch + 1");
     let refused = one(
         &db,
@@ -308,7 +313,7 @@ async fn chromium_cluster_kill9_and_freeze_move_sessions_without_qr_or_overlap()
     assert!(pids.len() > 1, "the host and its browser");
     signal_all(&pids, libc::SIGSTOP);
     let t1 = Instant::now();
-    let (host2b, epoch2b) = until(Duration::from_secs(TTL_S + 30), "s2 ready elsewhere", || {
+    let (host2b, epoch2b) = until(Duration::from_secs(ttl + 30), "s2 ready elsewhere", || {
         let l = lease(&db, "s2")?;
         (l.0 != host2
             && status(&db, "s2") == "ready"
@@ -354,6 +359,17 @@ async fn chromium_cluster_kill9_and_freeze_move_sessions_without_qr_or_overlap()
     for id in ids {
         assert_eq!(status(&db, id), "ready", "{id}\n{}", logs(&nodes));
     }
+
+    let timings = sql(&db, "SELECT data FROM events WHERE name = 'session.snapshot'");
+    let field = |k: &str| -> Vec<i64> {
+        timings.iter().filter_map(|r| serde_json::from_str::<serde_json::Value>(&r[0]).ok()?[k].as_i64()).collect()
+    };
+    eprintln!(
+        "snapshots: archive ms {:?}, upload ms {:?}, bytes {:?}",
+        field("archive_ms"),
+        field("upload_ms"),
+        field("bytes")
+    );
 
     for n in nodes.iter_mut() {
         if let Some(c) = n.child.as_mut() {
