@@ -3,6 +3,7 @@
 mod alerts;
 mod api;
 mod cli;
+mod cluster;
 mod deploy;
 mod limits;
 mod owner_tokens;

@@ -228,7 +228,18 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
     let clock = Clock::system();
     // Session records live in the store, beside everything else.
     let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
-    let records: Arc<dyn crate::sessions::SessionRecords> = Arc::new(store.clone());
+    let cluster_config = config.cluster.clone();
+    // Cluster mode: session records are written only under this host's lease epoch.
+    let mut fenced = None;
+    let records: Arc<dyn crate::sessions::SessionRecords> = if cluster_config.enabled {
+        crate::cluster::Cluster::check(&cluster_config, &store)?;
+        let (records, refused) = crate::cluster::FencedRecords::new(store.clone());
+        let records = Arc::new(records);
+        fenced = Some((records.clone(), refused));
+        records
+    } else {
+        Arc::new(store.clone())
+    };
     let sessions = SessionManager::open(&config, bus.clone(), clock.clone(), Some(records))
         .await
         .context("cannot open the sessions")?;
@@ -241,8 +252,13 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
         }
     }
     tokio::spawn(print_qr_codes(bus.subscribe(), shutdown.clone()));
-    let parts =
-        HostParts { clock, sessions: Arc::new(sessions.clone()), store: Some(store), watch: true, bus: Some(bus) };
+    let parts = HostParts {
+        clock,
+        sessions: Arc::new(sessions.clone()),
+        store: Some(store.clone()),
+        watch: true,
+        bus: Some(bus.clone()),
+    };
     let api_config = config.api.clone();
     let host = match Host::start(config, parts, shutdown.clone()).await {
         Ok(h) => h,
@@ -251,7 +267,24 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
             return Err(e);
         }
     };
-    let n = sessions.start_all();
+    // In cluster mode the cluster starts the sessions this host holds a lease for.
+    let (n, cluster) = match fenced {
+        None => (sessions.start_all(), None),
+        Some((records, refused)) => {
+            let runner = Arc::new(sessions.clone());
+            match crate::cluster::Cluster::start(&cluster_config, store.clone(), &records, refused, runner, bus.clone())
+                .await
+            {
+                Ok(c) => (0, Some(c)),
+                Err(e) => {
+                    shutdown.cancel();
+                    let _ = host.wait().await;
+                    sessions.shutdown().await;
+                    return Err(e.into());
+                }
+            }
+        }
+    };
     let api = if api_config.enabled {
         let token = options.api_token.or_else(crate::api::token_from_env);
         match start_api(&host, &sessions, &api_config, token, shutdown.clone()).await {
@@ -275,6 +308,9 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
         if tokio::time::timeout(std::time::Duration::from_secs(10), task).await.is_err() {
             tracing::warn!("the HTTP API did not stop within 10s");
         }
+    }
+    if let Some(c) = &cluster {
+        c.drain().await;
     }
     sessions.shutdown().await;
     store.close().await;

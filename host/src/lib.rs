@@ -20,6 +20,8 @@
 //!   traces.
 //! - [`api`]: the HTTP API (axum): REST, WebSocket events, health, metrics, OpenAPI.
 //! - [`webhooks`]: events POSTed to `[[webhooks]]` receivers, signed, retried, in order.
+//! - [`cluster`]: several hosts on one PostgreSQL: leases with fencing, placement, profile
+//!   snapshots in object storage, drain.
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`check`]: `vigil check`.
 //! - [`link_cli`]: `vigil session link <id> --phone …`: linking by pairing code from the terminal.
@@ -42,6 +44,7 @@ pub mod check;
 pub mod cli;
 pub mod cli_tokens;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 #[cfg(feature = "demo")]

@@ -5,8 +5,11 @@
 //! - [`load`]: reads the file (optional), applies `VIGIL_...` environment overrides, and turns
 //!   every problem into a [`ConfigError`] that names the file, line, column and key.
 
+mod cluster;
 pub(crate) mod load;
 mod model;
+
+pub use cluster::ClusterConfig;
 
 pub use load::{load, ConfigError, ConfigSource, DEFAULTS};
 pub use model::{

@@ -51,6 +51,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Where events are POSTed as they happen, one `[[webhooks]]` per receiver.
     pub webhooks: Vec<WebhookConfig>,
+    /// Several hosts on one PostgreSQL: leases, fencing, snapshots (off by default).
+    pub cluster: super::ClusterConfig,
 }
 
 /// `[api]`: the HTTP API. Its bearer token comes only from the environment
@@ -211,6 +213,7 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             api: ApiConfig::default(),
             webhooks: Vec::new(),
+            cluster: super::ClusterConfig::default(),
         }
     }
 }

@@ -37,6 +37,8 @@ const QUIET: Duration = Duration::from_secs(6);
 /// The longest a backup waits for a quiet profile.
 const QUIET_MAX: Duration = Duration::from_secs(60);
 
+mod cluster_hooks;
+
 /// How many idempotency keys of `send_text` are remembered (per host).
 const SENT_KEYS: usize = 4096;
 

@@ -93,6 +93,14 @@ pub struct Status {
     pub unknown_modules: Vec<String>,
     /// The fault in force.
     pub fault: Fault,
+    /// How many times an account opened in a page while another live page had it open (the
+    /// older one then got `CONFLICT`). Tests of several hosts assert it stays 0.
+    #[serde(default)]
+    pub overlaps: u64,
+    /// Pages silent for 4 s (a frozen or vanished browser) dropped when their account opened
+    /// in another page: a dead connection, not an overlap.
+    #[serde(default)]
+    pub silent_dropped: u64,
 }
 
 /// One page in `GET /status`.

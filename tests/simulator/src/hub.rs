@@ -28,6 +28,10 @@ const PUSH_BUFFER: usize = 256;
 pub(crate) const DEFAULT_ME: &str = "34600000001";
 /// A page that never opened its event stream is forgotten after this long.
 const STREAM_GRACE: Duration = Duration::from_secs(30);
+/// A page that has not been heard from for this long (its `/api/alive` beat comes every
+/// second) is a dead connection to the server: when its account opens in another page it is
+/// dropped (its event stream closes), not counted as an overlap.
+const SILENT: Duration = Duration::from_secs(4);
 
 /// Errors of the hub's operations; the control API turns them into status codes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -159,6 +163,8 @@ struct PageEntry {
     tx: mpsc::Sender<Push>,
     rx: Option<mpsc::Receiver<Push>>,
     created: Instant,
+    /// The last time the page was heard from (hello, a beat, a state report).
+    alive: Instant,
 }
 
 impl PageEntry {
@@ -199,12 +205,41 @@ struct Inner {
     unknown: BTreeSet<String>,
     queued: HashMap<String, Vec<Push>>,
     fault_generation: u64,
+    /// Times an account opened in a page while another live page had it open.
+    overlaps: u64,
+    /// Silent pages dropped because their account opened elsewhere.
+    silent_dropped: u64,
 }
 
 impl Inner {
     fn next_sequence(&mut self) -> u64 {
         self.sequence += 1;
         self.sequence
+    }
+
+    /// Account `me` opens in page `newer`: every other page that has it open is older. A live
+    /// one gets `CONFLICT` (as the real service sends to the older companion) and counts as an
+    /// overlap; a silent one is a dead connection and is dropped.
+    fn opened(&mut self, newer: &str, me: &str) {
+        let older: Vec<String> = self
+            .pages
+            .iter()
+            .filter(|(id, p)| id.as_str() != newer && p.me.as_deref() == Some(me))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in older {
+            if self.pages[&id].alive.elapsed() > SILENT {
+                self.pages.remove(&id);
+                self.silent_dropped += 1;
+                tracing::info!(page = %id, me, "silent page dropped: its account opened in another page");
+            } else {
+                self.overlaps += 1;
+                let entry = self.pages.get_mut(&id).expect("listed above");
+                entry.state = WaState::Conflict.as_str().to_owned();
+                entry.push(&id, Push::State { state: WaState::Conflict });
+                tracing::warn!(page = %id, newer, me, "account open in two pages at once: CONFLICT to the older");
+            }
+        }
     }
 
     fn linked_pages<'a>(&'a self, me: Option<&'a str>) -> impl Iterator<Item = (&'a String, &'a PageEntry)> {
@@ -281,6 +316,7 @@ impl Hub {
             tx,
             rx: Some(rx),
             created: Instant::now(),
+            alive: Instant::now(),
         };
         let fault = *self.fault.borrow();
         let welcome = if let Some(me) = restored {
@@ -311,7 +347,11 @@ impl Hub {
                 fault,
             }
         };
-        inner.pages.insert(id, entry);
+        let me = entry.me.clone();
+        inner.pages.insert(id.clone(), entry);
+        if let Some(me) = me {
+            inner.opened(&id, &me);
+        }
         welcome
     }
 
@@ -392,8 +432,20 @@ impl Hub {
     }
 
     /// The page reports its `Socket.state` and `hasSynced`.
+    /// The page's beat (every second): it is alive. False when the hub does not know it.
+    pub(crate) fn alive(&self, page: &str) -> bool {
+        match self.lock().pages.get_mut(page) {
+            Some(entry) => {
+                entry.alive = Instant::now();
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn report_state(&self, page: &str, state: &str, has_synced: bool) {
         if let Some(entry) = self.lock().pages.get_mut(page) {
+            entry.alive = Instant::now();
             entry.state = state.to_owned();
             entry.has_synced = has_synced;
         }
@@ -502,6 +554,8 @@ impl Hub {
             required_modules: inner.required.iter().cloned().collect(),
             unknown_modules: inner.unknown.iter().cloned().collect(),
             fault: *self.fault.borrow(),
+            overlaps: inner.overlaps,
+            silent_dropped: inner.silent_dropped,
         }
     }
 
@@ -748,6 +802,7 @@ fn link(inner: &mut Inner, page: String, me: String) -> ScanResponse {
     for event in queued {
         entry.push(&page, event);
     }
+    inner.opened(&page, &me);
     ScanResponse { page, me }
 }
 
@@ -986,6 +1041,26 @@ mod tests {
         ));
         let none = hub.incoming(IncomingRequest { from: "x".into(), body: "b".into(), to: None, ciphertext_ms: None });
         assert!(matches!(none, Err(HubError::BadRequest(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_account_open_in_two_live_pages_is_an_overlap_and_a_silent_page_is_dropped() {
+        let hub = Hub::new(&options());
+        let (older, token, mut rx) = paired(&hub, "34600000001");
+        assert_eq!(hub.status().overlaps, 0);
+        let newer = hub.hello(hello(Some(&token), Some("34600000001")));
+        assert_eq!(newer.mode, "restore");
+        assert_eq!(hub.status().overlaps, 1, "two live pages with one account");
+        assert!(matches!(rx.try_recv(), Ok(Push::State { state: WaState::Conflict })), "the older gets CONFLICT");
+        assert!(hub.status().pages.iter().any(|p| p.id == older && p.state == "CONFLICT"));
+        // Both fall silent (a frozen machine); the account opens again: they are dropped.
+        tokio::time::advance(SILENT + Duration::from_secs(1)).await;
+        assert!(hub.alive(&newer.page), "a beat keeps a page alive");
+        tokio::time::advance(SILENT + Duration::from_secs(1)).await;
+        hub.hello(hello(Some(&token), Some("34600000001")));
+        let st = hub.status();
+        assert_eq!((st.overlaps, st.silent_dropped), (1, 2), "{st:?}");
+        assert!(!hub.alive(&older), "a dropped page is told it is gone");
     }
 
     #[tokio::test]

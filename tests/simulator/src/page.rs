@@ -49,6 +49,7 @@ pub(crate) fn router(hub: Arc<Hub>, shutdown: CancellationToken) -> Router {
         .route("/api/hello", post(hello))
         .route("/api/events", get(events))
         .route("/api/state", post(report_state))
+        .route("/api/alive", post(alive))
         .route("/api/required", post(required))
         .route("/api/send", post(send))
         .route("/api/pairing-code", post(pairing_code))
@@ -122,6 +123,15 @@ async fn events(
         })
         .take_until(s.shutdown.cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
+}
+
+/// The page's beat: 204, or 404 when the server dropped the page (it boots again).
+async fn alive(State(s): State<PageState>, Json(q): Json<PageQuery>) -> StatusCode {
+    if s.hub.alive(&q.page) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 #[derive(Deserialize)]

@@ -565,6 +565,16 @@ function listen() {
     };
 }
 
+// The page's beat to the server, every second, so that the server can tell a live page from a
+// frozen one (hub.rs `SILENT`).
+let beating = null;
+function beat() {
+    if (beating) return;
+    beating = setInterval(() => {
+        if (sim.page) post('/api/alive', { page: sim.page }).catch(() => {});
+    }, 1000);
+}
+
 async function boot() {
     Socket.state = 'OPENING';
     const postLogout = new URLSearchParams(location.search).get('post_logout') === '1';
@@ -589,6 +599,7 @@ async function boot() {
     if (welcome.revoked || postLogout) await clearSession();
     listen();
     scheduleReport();
+    beat();
     if (welcome.mode === 'restore') connected(welcome.me);
     else showQr(welcome.ref);
     applyFault(welcome.fault);
