@@ -17,6 +17,13 @@ declare module 'vigil:host/sessions@0.1.0' {
    */
   export function ping(id: string, timeout: string | null): number;
   /**
+   * What the session's browser costs, as a JSON object: `memory_bytes` (PSS of its whole
+   * process tree), `cpu_seconds`, `processes`, `sampled_at`, `sends_in_flight`,
+   * `memory_history` (the last figures, oldest first); `null` while it is not running or
+   * not yet measured (every `sessions.resources_interval`). Needs `sessions.read`.
+   */
+  export function resources(id: string): Json;
+  /**
    * Sends `text` to `to` (a phone number such as `"+34 600 000 000"`) from session `id`;
    * returns the message id. With a `key`, a second send with the same key sends nothing and
    * returns the first id. Needs `sessions.send`.
@@ -40,6 +47,13 @@ declare module 'vigil:host/sessions@0.1.0' {
    */
   export function touch(id: string): void;
   /**
+   * Starts linking the session by phone number instead of a QR (WhatsApp → Linked devices
+   * → Link with phone number): returns the 8-character code to type on the phone `phone`
+   * (international format, e.g. `"+34 600 000 000"`). The site renews it while the session
+   * is not linked (event `session.pairing_code` each time). Needs `sessions.control`.
+   */
+  export function pairingCode(id: string, phone: string): string;
+  /**
    * Backs up the session's profile (the host keeps the configured number); returns the
    * backup's name. Needs `sessions.control`.
    */
@@ -54,6 +68,7 @@ declare module 'vigil:host/sessions@0.1.0' {
    */
   export function removeOrphanFolders(minAge: string): Array<string>;
   export type Error = import('vigil:host/types@0.1.0').Error;
+  export type Json = import('vigil:host/types@0.1.0').Json;
   /**
    * One session (one WhatsApp account).
    */
