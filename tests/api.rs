@@ -462,25 +462,15 @@ async fn readyz_says_what_is_not_ready() {
     h.stop().await;
 }
 
-fn publish(h: &ApiHost, name: &str, data: Value) {
-    h.test.host.bus().publish(Event {
-        name: name.into(),
-        source: "test".into(),
-        at: chrono::Utc::now(),
-        data,
-        depth: 0,
-    });
-}
-
 #[tokio::test]
 async fn metrics_count_states_events_and_run_durations() {
     let mut h = host().await;
-    publish(&h, "session.restarted", json!({"session": "main", "reason": "test"}));
-    publish(&h, "session.crashed", json!({"session": "main", "cause": "test"}));
-    publish(&h, "message.sent", json!({"session": "main", "id": "x"}));
-    publish(&h, "email.sent", json!({"id": 1}));
-    publish(&h, "email.failed", json!({"id": 2}));
-    publish(&h, "test.ping", json!({}));
+    h.publish("session.restarted", json!({"session": "main", "reason": "test"}));
+    h.publish("session.crashed", json!({"session": "main", "cause": "test"}));
+    h.publish("message.sent", json!({"session": "main", "id": "x"}));
+    h.publish("email.sent", json!({"id": 1}));
+    h.publish("email.failed", json!({"id": 2}));
+    h.publish("test.ping", json!({}));
     h.test.wait_for(Duration::from_secs(5), "the handler's run", |e| e.name == "test.pong").await;
     write_in_place(&h.test.script("pulse"), "on(\"test.ping\", \"pong\");\nfn pong(e) { }\n");
     h.post("/api/behaviours/pulse/reload").send().await.unwrap();
@@ -541,9 +531,9 @@ async fn events_stream_over_a_websocket_with_a_session_filter() {
     req.headers_mut().insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     let (mut main, _) = tokio_tungstenite::connect_async(req).await.unwrap();
 
-    publish(&h, "session.state", json!({"session": "other", "state": "CONFLICT"}));
-    publish(&h, "session.state", json!({"session": "main", "state": "CONNECTED"}));
-    publish(&h, "behaviour.reloaded", json!({"behaviour": "x"}));
+    h.publish("session.state", json!({"session": "other", "state": "CONFLICT"}));
+    h.publish("session.state", json!({"session": "main", "state": "CONNECTED"}));
+    h.publish("behaviour.reloaded", json!({"behaviour": "x"}));
 
     let e = next_json(&mut all).await;
     assert_eq!((e["name"].as_str(), e["data"]["session"].as_str()), (Some("session.state"), Some("other")));
@@ -575,7 +565,7 @@ async fn a_lagging_websocket_client_is_told_how_many_events_it_missed() {
     // On this single-threaded runtime the server cannot forward anything while we publish:
     // 5000 events overflow the bus's buffer of 1024.
     for i in 0..5000 {
-        publish(&h, "test.flood", json!({"i": i}));
+        h.publish("test.flood", json!({"i": i}));
     }
     let e = next_json(&mut ws).await;
     assert_eq!(e["name"], "events.lagged", "{e}");

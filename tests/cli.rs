@@ -163,10 +163,16 @@ fn doctor_passes_on_this_machine_with_a_fresh_data_folder() {
     }
     assert!(!stdout.contains('✗'), "{stdout}");
     assert!(stdout.contains(".rhai files"), "{stdout}");
-    // Which browser the sessions get: this machine has Debian's headless shell.
+    // Which browser the sessions get: the one the config names, ...
+    assert!(stdout.contains("the full Chromium (/usr/bin/chromium; set by sessions.chromium)"), "{stdout}");
+    // ... and by default ("auto") the headless shell this machine has.
+    let auto = tempfile::tempdir().unwrap();
+    std::fs::write(auto.path().join("vigil.toml"), "data_dir = \"./data\"\n").unwrap();
+    let out = vigil(auto.path(), &["doctor"]).output().unwrap();
+    let auto_stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("the headless shell (/usr/bin/chromium-headless-shell, runs /usr/lib/chromium/chromium-headless-shell; chosen by sessions.chromium = \"auto\")"),
-        "{stdout}"
+        auto_stdout.contains("the headless shell (/usr/bin/chromium-headless-shell, runs /usr/lib/chromium/chromium-headless-shell; chosen by sessions.chromium = \"auto\")"),
+        "{auto_stdout}"
     );
     assert!(dir.path().join("data").is_dir(), "the data folder was created");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data"))

@@ -48,16 +48,6 @@ async fn two_owners(h: &ApiHost) -> (String, String, String, String) {
     (a.0, a.1, b.0, b.1)
 }
 
-fn publish(h: &ApiHost, name: &str, data: Value) {
-    h.test.host.bus().publish(Event {
-        name: name.into(),
-        source: "test".into(),
-        at: chrono::Utc::now(),
-        data,
-        depth: 0,
-    });
-}
-
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Every text message until one named `until` (included).
@@ -139,10 +129,10 @@ async fn owner_tokens_are_scoped(h: ApiHost, db_text: impl Fn() -> String) {
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&ana)).await.unwrap();
     let (mut admin_ws, _) = tokio_tungstenite::connect_async(ws_url(TOKEN)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    publish(&h, "test.one", json!({"session": "a1"}));
-    publish(&h, "test.other", json!({"session": "b1"}));
-    publish(&h, "test.host", json!({}));
-    publish(&h, "test.end", json!({"session": "a1"}));
+    h.publish("test.one", json!({"session": "a1"}));
+    h.publish("test.other", json!({"session": "b1"}));
+    h.publish("test.host", json!({}));
+    h.publish("test.end", json!({"session": "a1"}));
     let got = names_until(&mut ws, "test.end").await;
     assert_eq!(
         got,

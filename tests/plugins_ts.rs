@@ -209,7 +209,12 @@ async fn run_error(h: &mut TestHost, name: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn misbehaving_typescript_plugins_are_stopped_and_reported_while_the_rest_runs() {
+    // Each run is stopped on its own here; suspension (tests/suspension.rs) is switched off
+    // so that the bad plugins go on failing for as long as this test waits on them.
     let config = r#"
+[limits]
+suspend_after = 0
+max_cpu_share = "100%"
 [behaviours.spin.limits]
 run_budget = "300ms"
 [behaviours.hog.limits]

@@ -51,6 +51,17 @@ impl ApiHost {
         ApiHost { test, sessions, url, http: crate::http_client() }
     }
 
+    /// Publishes a test event on the host's bus.
+    pub fn publish(&self, name: &str, data: serde_json::Value) {
+        self.test.host.bus().publish(vigil::events::Event {
+            name: name.into(),
+            source: "test".into(),
+            at: chrono::Utc::now(),
+            data,
+            depth: 0,
+        });
+    }
+
     /// `method path` with the test token.
     pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, format!("{}{path}", self.url)).bearer_auth(TOKEN)
