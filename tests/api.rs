@@ -8,7 +8,6 @@ use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use vigil::events::Event;
 use vigil::sessions::SessionStatus;
 use vigil_tests::api::{ApiHost, TOKEN};
 use vigil_tests::{about, write_in_place};

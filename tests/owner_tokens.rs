@@ -9,7 +9,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message;
-use vigil::events::Event;
 use vigil::sessions::SessionStatus;
 use vigil_tests::api::{ApiHost, TOKEN};
 
