@@ -23,7 +23,8 @@ use vigil_tests::{about, built_plugin, config_in, is, TestHost};
 
 const W: Duration = Duration::from_secs(20);
 
-async fn paused_parts(sessions: Arc<MemorySessions>) -> HostParts {
+/// A host on a paused clock with `sessions` and an in-memory store (shared with plugins_ts).
+pub(crate) async fn paused_parts(sessions: Arc<MemorySessions>) -> HostParts {
     HostParts {
         clock: Clock::starting_at("2027-01-04T10:00:00Z".parse().unwrap()),
         sessions,
@@ -33,14 +34,17 @@ async fn paused_parts(sessions: Arc<MemorySessions>) -> HostParts {
     }
 }
 
-const KEEPALIVE: &str = r#"
+/// The keepalive's grants and target number (Rust and TypeScript).
+pub(crate) const KEEPALIVE: &str = r#"
 [behaviours.keepalive]
 grants = ["sessions.read", "sessions.send"]
 [behaviours.keepalive.params]
 to = "+34 600 000 000"
 "#;
 
-const MESSAGES: [&str; 4] = ["✅ Comprobación de conexión", "🟢 Conexión activa", "👋 Sigo aquí", "🔄 Mantener sesión"];
+/// The keepalive's messages, in the Rust and the TypeScript example alike.
+pub(crate) const MESSAGES: [&str; 4] =
+    ["✅ Comprobación de conexión", "🟢 Conexión activa", "👋 Sigo aquí", "🔄 Mantener sesión"];
 
 #[tokio::test(start_paused = true)]
 async fn keepalive_fires_within_its_ranges_and_sends_through_the_first_connected_session() {
@@ -55,11 +59,20 @@ async fn keepalive_fires_within_its_ranges_and_sends_through_the_first_connected
         paused_parts(sessions.clone()).await,
     )
     .await;
-    let t0 = h.host.behaviours()[0].loaded_at;
-    // Six virtual hours: the first fire after 1–10 min, then every 55–65 min.
-    tokio::time::sleep(Duration::from_secs(6 * 3600)).await;
+    keepalive_keeps_its_schedule(&h, &sessions).await;
+    h.stop().await;
+}
+
+/// Six virtual hours of the keepalive plugin loaded in `h` (on a paused clock, with a CONNECTED
+/// session `main`): the first fire after 1–10 min, then every 55–65 min, each sending one of
+/// [`MESSAGES`] through `main`; then, with no connected session, a fire that skips and sends
+/// nothing. The Rust and the TypeScript keepalive are held to this one check.
+pub(crate) async fn keepalive_keeps_its_schedule(h: &TestHost, sessions: &MemorySessions) {
     let view = h.view("keepalive");
     assert!(view.load_error.is_none(), "{:?}", view.load_error);
+    let t0 = view.loaded_at;
+    tokio::time::sleep(Duration::from_secs(6 * 3600)).await;
+    let view = h.view("keepalive");
     let starts: Vec<_> = view.traces.iter().map(|t| t.started).collect();
     assert!((5..=7).contains(&starts.len()), "fires in 6 h: {starts:?}");
     let first = (starts[0] - t0).num_seconds();
@@ -69,7 +82,7 @@ async fn keepalive_fires_within_its_ranges_and_sends_through_the_first_connected
         assert!((55 * 60..=65 * 60).contains(&gap), "gap of {gap}s");
     }
     let sent = sessions.sent();
-    assert_eq!(sent.len(), starts.len(), "one send per fire");
+    assert_eq!(sent.len(), starts.len(), "one send per fire: {:?}", view.traces);
     for s in &sent {
         assert_eq!((s.session.as_str(), s.to.as_str()), ("main", "34600000000@c.us"));
         assert!(MESSAGES.contains(&s.text.as_str()), "{}", s.text);
@@ -86,7 +99,6 @@ async fn keepalive_fires_within_its_ranges_and_sends_through_the_first_connected
     assert!(last.outcome.is_ok(), "{:?}", last.outcome);
     assert!(last.calls.iter().any(|c| c.call == "log" && c.detail.contains("skipped")), "{:?}", last.calls);
     assert_eq!(sessions.sent().len(), sent.len(), "nothing sent without a connected session");
-    h.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -138,11 +150,10 @@ async fn run_error(h: &mut TestHost, name: &str) -> serde_json::Value {
     h.wait_for(W, &format!("{name} being stopped"), |e| about(e, "behaviour.error", name)).await.data["outcome"].clone()
 }
 
-#[tokio::test]
-async fn misbehaving_plugins_are_stopped_and_reported_while_the_rest_runs() {
-    // Each run is stopped on its own here; suspension (tests/suspension.rs) is switched off
-    // so that the bad plugins go on failing for as long as this test waits on them.
-    let config = r#"
+/// Limits for the misbehaving fixtures (Rust and TypeScript): each run is stopped on its own;
+/// suspension (tests/suspension.rs) is switched off so that the bad plugins go on failing for as
+/// long as a test waits on them.
+pub(crate) const MISBEHAVING: &str = r#"
 [limits]
 suspend_after = 0
 max_cpu_share = "100%"
@@ -151,10 +162,16 @@ run_budget = "300ms"
 [behaviours.hog.limits]
 max_memory = 16777216
 "#;
+
+/// A healthy script that goes on beside the misbehaving plugins.
+pub(crate) const PULSE: (&str, &str) = ("pulse", r#"every("100ms", "beat"); fn beat() { emit("pulse") }"#);
+
+#[tokio::test]
+async fn misbehaving_plugins_are_stopped_and_reported_while_the_rest_runs() {
     let mut h = TestHost::start_with_plugins(
-        &[("pulse", r#"every("100ms", "beat"); fn beat() { emit("pulse") }"#)],
+        &[PULSE],
         &[("spin", "spin"), ("hog", "hog"), ("trap", "trap"), ("healthy", "beat-one")],
-        config,
+        MISBEHAVING,
         Default::default(),
     )
     .await;

@@ -14,11 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigil::clock::Clock;
+use crate::plugins::{keepalive_keeps_its_schedule, paused_parts, KEEPALIVE, MISBEHAVING, PULSE};
 use vigil::sessions::memory::MemorySessions;
 use vigil::sessions::SessionStatus;
-use vigil::store::Store;
-use vigil::HostParts;
 use vigil_tests::{about, built_plugin, is, vigil_command as vigil, TestHost};
 
 const W: Duration = Duration::from_secs(60);
@@ -68,58 +66,19 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-async fn paused_parts(sessions: Arc<MemorySessions>) -> HostParts {
-    HostParts {
-        clock: Clock::starting_at("2027-01-04T10:00:00Z".parse().unwrap()),
-        sessions,
-        store: Some(Store::memory().await),
-        watch: false,
-        bus: None,
-    }
-}
-
-const MESSAGES: [&str; 4] = ["✅ Comprobación de conexión", "🟢 Conexión activa", "👋 Sigo aquí", "🔄 Mantener sesión"];
-
 #[tokio::test(start_paused = true)]
 async fn the_typescript_keepalive_fires_within_its_ranges_and_sends_through_the_first_connected_session() {
     let sessions = Arc::new(MemorySessions::new());
     sessions.add("conflicted", SessionStatus::Ready, "CONFLICT");
     sessions.add("main", SessionStatus::Ready, "CONNECTED");
-    let config = "[behaviours.keepalive]\ngrants = [\"sessions.read\", \"sessions.send\"]\n\
-                  [behaviours.keepalive.params]\nto = \"+34 600 000 000\"\n";
     let h = TestHost::start_with_plugins(
         &[],
         &[("keepalive", "keepalive-ts")],
-        config,
+        KEEPALIVE,
         paused_parts(sessions.clone()).await,
     )
     .await;
-    let view = h.view("keepalive");
-    assert!(view.load_error.is_none(), "{:?}", view.load_error);
-    let t0 = view.loaded_at;
-    tokio::time::sleep(Duration::from_secs(6 * 3600)).await;
-    let view = h.view("keepalive");
-    let starts: Vec<_> = view.traces.iter().map(|t| t.started).collect();
-    assert!((5..=7).contains(&starts.len()), "fires in 6 h: {starts:?}");
-    let first = (starts[0] - t0).num_seconds();
-    assert!((60..=600).contains(&first), "first fire after {first}s");
-    for w in starts.windows(2) {
-        let gap = (w[1] - w[0]).num_seconds();
-        assert!((55 * 60..=65 * 60).contains(&gap), "gap of {gap}s");
-    }
-    let sent = sessions.sent();
-    assert_eq!(sent.len(), starts.len(), "one send per fire: {:?}", view.traces);
-    for s in &sent {
-        assert_eq!((s.session.as_str(), s.to.as_str()), ("main", "34600000000@c.us"));
-        assert!(MESSAGES.contains(&s.text.as_str()), "{}", s.text);
-    }
-    // No connected session: the next fire skips with a warning and sends nothing.
-    sessions.set_wa_state("main", "CONFLICT");
-    tokio::time::sleep(Duration::from_secs(66 * 60)).await;
-    let last = h.view("keepalive").traces.last().cloned().unwrap();
-    assert!(last.outcome.is_ok(), "{:?}", last.outcome);
-    assert!(last.calls.iter().any(|c| c.call == "log" && c.detail.contains("skipped")), "{:?}", last.calls);
-    assert_eq!(sessions.sent().len(), sent.len());
+    keepalive_keeps_its_schedule(&h, &sessions).await;
     h.stop().await;
 }
 
@@ -209,19 +168,8 @@ async fn run_error(h: &mut TestHost, name: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn misbehaving_typescript_plugins_are_stopped_and_reported_while_the_rest_runs() {
-    // Each run is stopped on its own here; suspension (tests/suspension.rs) is switched off
-    // so that the bad plugins go on failing for as long as this test waits on them.
-    let config = r#"
-[limits]
-suspend_after = 0
-max_cpu_share = "100%"
-[behaviours.spin.limits]
-run_budget = "300ms"
-[behaviours.hog.limits]
-max_memory = 16777216
-"#;
     let mut h = TestHost::start_with_plugins(
-        &[("pulse", r#"every("100ms", "beat"); fn beat() { emit("pulse") }"#)],
+        &[PULSE],
         &[
             ("spin", "spin-ts"),
             ("hog", "hog-ts"),
@@ -229,7 +177,7 @@ max_memory = 16777216
             ("nogrant", "no-grant-ts"),
             ("healthy", "beat-one"),
         ],
-        config,
+        MISBEHAVING,
         Default::default(),
     )
     .await;
