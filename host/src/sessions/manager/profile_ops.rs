@@ -53,19 +53,15 @@ impl SessionManager {
         }
         let result = if cell.with(|l| l.record.linked) {
             let page = cell.page().ok_or_else(|| failed(id, "the browser is not running"))?;
-            let out = tokio::time::timeout(Duration::from_secs(15), page.evaluate_expression(JS_LOGOUT)).await;
-            match out {
-                Ok(Ok(_)) => {
-                    while cell.status() != SessionStatus::LoggedOut && Instant::now() < deadline {
-                        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
-                    }
-                    Ok(())
-                }
-                Ok(Err(e)) => Err(failed(id, format!("logout failed in the page: {}", cdp_error(&e)))),
-                Err(_) => {
-                    Err(SessionError::Timeout { id: id.into(), what: "logout".into(), after: Duration::from_secs(15) })
+            // An error here still ends below: the record is unlinked and a browser started for
+            // this is stopped.
+            let out = self.eval(id, &page, "logout in the page", JS_LOGOUT, Duration::from_secs(15)).await;
+            if out.is_ok() {
+                while cell.status() != SessionStatus::LoggedOut && Instant::now() < deadline {
+                    let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
                 }
             }
+            out.map(|_| ())
         } else {
             Ok(())
         };
