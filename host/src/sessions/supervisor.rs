@@ -81,19 +81,14 @@ impl Supervisor {
             self.cell.set_status(SessionStatus::Starting, None).await;
             let launched = tokio::select! {
                 r = Self::launch(&self.cell, &self.ctx) => r,
-                cmd = self.cmds.recv() => match cmd {
-                    Some(Command::Restart { done, .. }) => {
+                wake = next_command(&mut self.cmds, &self.ctx.shutdown) => match wake {
+                    // Asked to restart while starting: answered, and the start begins again.
+                    Wake::Restart(_, done) => {
                         let _ = done.send(Ok(()));
                         continue;
                     }
-                    Some(Command::Stop(done)) => {
-                        self.stopped().await;
-                        let _ = done.send(());
-                        return;
-                    }
-                    None => return self.stopped().await,
+                    Wake::Stop(done) => return self.stop_with(done).await,
                 },
-                _ = self.ctx.shutdown.cancelled() => return self.stopped().await,
             };
             let cause = match launched {
                 Ok(browser) => {
@@ -135,16 +130,10 @@ impl Supervisor {
                     restarting = Some((format!("crash: {cause}"), None));
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        cmd = self.cmds.recv() => match cmd {
-                            Some(Command::Restart { reason, done }) => restarting = Some((reason, Some(done))),
-                            Some(Command::Stop(done)) => {
-                                self.stopped().await;
-                                let _ = done.send(());
-                                return;
-                            }
-                            None => return self.stopped().await,
+                        wake = next_command(&mut self.cmds, &self.ctx.shutdown) => match wake {
+                            Wake::Restart(reason, done) => restarting = Some((reason, Some(done))),
+                            Wake::Stop(done) => return self.stop_with(done).await,
                         },
-                        _ = self.ctx.shutdown.cancelled() => return self.stopped().await,
                     }
                 }
                 None => {
@@ -159,22 +148,29 @@ impl Supervisor {
                     self.cell.set_status(SessionStatus::Error, Some(message.clone())).await;
                     self.cell.publish("session.error", json!({ "message": message, "cause": cause }));
                     // Wait for someone to ask for a restart.
-                    tokio::select! {
-                        cmd = self.cmds.recv() => match cmd {
-                            Some(Command::Restart { reason, done }) => {
-                                self.budget.reset();
-                                restarting = Some((reason, Some(done)));
-                            }
-                            Some(Command::Stop(done)) => {
+                    // A stop leaves the status `error`: it says why the session is down.
+                    match next_command(&mut self.cmds, &self.ctx.shutdown).await {
+                        Wake::Restart(reason, done) => {
+                            self.budget.reset();
+                            restarting = Some((reason, Some(done)));
+                        }
+                        Wake::Stop(done) => {
+                            if let Some(done) = done {
                                 let _ = done.send(());
-                                return;
                             }
-                            None => return,
-                        },
-                        _ = self.ctx.shutdown.cancelled() => return,
+                            return;
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Status `stopped`, then the one who asked for the stop (if anyone) is answered.
+    async fn stop_with(&self, done: Option<oneshot::Sender<()>>) {
+        self.stopped().await;
+        if let Some(done) = done {
+            let _ = done.send(());
         }
     }
 
@@ -512,6 +508,26 @@ async fn care_for_profile(cell: &SessionCell) {
 }
 
 /// Pings the page every `interval`; sends `Err` when no answer came within `timeout`.
+/// What a supervisor with no browser running is asked.
+enum Wake {
+    Restart(String, Done),
+    /// Asked to stop (with whom to answer), or the manager or the host is going away (no one).
+    Stop(Option<oneshot::Sender<()>>),
+}
+
+/// The next command, or the host's shutdown: the one place the supervisor's idle states
+/// (starting, backing off, failed) read their commands.
+async fn next_command(cmds: &mut mpsc::Receiver<Command>, shutdown: &CancellationToken) -> Wake {
+    tokio::select! {
+        cmd = cmds.recv() => match cmd {
+            Some(Command::Restart { reason, done }) => Wake::Restart(reason, done),
+            Some(Command::Stop(done)) => Wake::Stop(Some(done)),
+            None => Wake::Stop(None),
+        },
+        _ = shutdown.cancelled() => Wake::Stop(None),
+    }
+}
+
 async fn watchdog(
     page: chromiumoxide::Page,
     interval: Duration,
