@@ -61,6 +61,11 @@ pub enum Command {
     },
     /// Validate the config and compile every script; non-zero exit on any problem.
     Check,
+    /// Lay out a folder to run vigil in: vigil.toml, its schema, the default scripts and email
+    /// templates. Files that exist are kept.
+    Init(crate::cli_init::InitArgs),
+    /// Print (or write with --out) the JSON Schema of vigil.toml, for editors.
+    Schema(crate::cli_schema::SchemaArgs),
     /// Check this machine: Chromium, fonts, the data folder, the store, SMTP, the folders.
     Doctor {
         /// Also open the configured site in a throwaway profile and print the bridge's canary:
@@ -312,6 +317,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Init(args) => crate::cli_init::main(args),
+        Command::Schema(args) => crate::cli_schema::main(args),
         Command::Doctor { canary } => crate::doctor::main(cli.config.as_deref(), canary).await,
         Command::Test { script, duration, sessions, start } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };

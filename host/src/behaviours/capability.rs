@@ -1,6 +1,7 @@
 //! What a behaviour may be granted: the capabilities `[behaviours.<name>] grants` lists and
 //! every host call checks.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -72,5 +73,19 @@ impl<'de> Deserialize<'de> for Capability {
 impl Serialize for Capability {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl schemars::JsonSchema for Capability {
+    fn schema_name() -> Cow<'static, str> {
+        "Capability".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A capability a behaviour may be granted.",
+            "enum": names
+        })
     }
 }

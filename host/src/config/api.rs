@@ -6,7 +6,7 @@ use super::values::ByteSize;
 
 /// `[api]`: the HTTP API. Its bearer token comes only from the environment
 /// (`VIGIL_API_TOKEN`); without one every route but `/healthz` answers 401.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Serve the API. Default `true`.

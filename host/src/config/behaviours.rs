@@ -6,7 +6,7 @@ use super::limits::LimitsOverride;
 use crate::behaviours::Capability;
 
 /// `[behaviours.<name>]`: a behaviour's switch, grants, parameters and limits.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BehaviourConfig {
     /// `false` keeps the file on disk but does not load it. Default `true`.
@@ -15,6 +15,7 @@ pub struct BehaviourConfig {
     /// A host call without its capability fails with an error naming both.
     pub grants: Vec<Capability>,
     /// Free-form parameters the behaviour reads with `config("key")`, e.g. `to = "+34 600 000 000"`.
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub params: toml::Table,
     /// Overrides of the global `[limits]` for this behaviour only.
     pub limits: LimitsOverride,

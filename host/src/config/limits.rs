@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::values::{HumanDuration, Share};
 
 /// `[limits]`: what one behaviour run may consume before it is stopped and reported.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Script operations per run (rhai's operation counter). Default 5,000,000.
@@ -61,7 +61,7 @@ impl Default for Limits {
 }
 
 /// `[behaviours.<name>.limits]`: any subset of `[limits]`.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsOverride {
     pub max_operations: Option<u64>,

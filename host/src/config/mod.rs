@@ -6,6 +6,7 @@
 //!   `sessions`, `smtp`, `webhooks`.
 //! - `values`: the value types the file is written in (durations, sizes, shares, timezones,
 //!   secrets).
+//! - [`schema`]: the JSON Schema of the file, generated from these types (`vigil schema`).
 //! - [`load`]: reads the file (optional), applies `VIGIL_...` environment overrides, and turns
 //!   every problem into a [`ConfigError`] that names the file, line, column and key.
 
@@ -17,6 +18,7 @@ mod limits;
 pub(crate) mod load;
 mod model;
 mod owners;
+pub mod schema;
 mod sessions;
 mod smtp;
 mod values;

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{AlertsConfig, ApiConfig, BehaviourConfig, Limits, OwnerConfig, SessionsConfig, SmtpConfig, WebhookConfig};
 // The value types, here too so that a section file may `use super::model::HumanDuration`.
-pub use super::values::{ByteSize, HumanDuration, Secret, Share, TimeZone};
+pub use super::values::{HumanDuration, Secret, TimeZone};
 
 /// The whole of `vigil.toml`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where vigil keeps its state (browser profiles, backups, the store, status snapshots).
@@ -20,11 +20,16 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The folder of rhai behaviours, one `<name>.rhai` per behaviour. Default `./scripts`.
     pub scripts_dir: PathBuf,
+    /// When `scripts_dir` is missing or empty at `vigil run`, lay out the default behaviours
+    /// and email templates bundled in the binary there (saying so in the log), then run them.
+    /// Files that exist are never overwritten. Default `true`; `false` keeps the folder empty.
+    pub default_scripts: bool,
     /// The folder of WASM component behaviours. Default `./plugins`.
     pub plugins_dir: PathBuf,
     /// IANA timezone for cron triggers that name none (e.g. `Europe/Madrid`). Default `UTC`.
     pub timezone: TimeZone,
-    /// How long to wait after a file change before reloading (editors write in bursts).
+    /// How long to wait after a file change (a script, a plugin, the `sessions.bridge` file)
+    /// before reloading it (editors write in bursts).
     /// Default `150ms`.
     pub reload_debounce: HumanDuration,
     /// On SIGINT/SIGTERM, how long running handlers may go on before they are cut. Default `10s`.
@@ -61,6 +66,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./data"),
             scripts_dir: PathBuf::from("./scripts"),
+            default_scripts: true,
             plugins_dir: PathBuf::from("./plugins"),
             timezone: TimeZone(chrono_tz::UTC),
             reload_debounce: HumanDuration(Duration::from_millis(150)),

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::values::TimeZone;
 
 /// `[owners."<email>"]`: who is told when their sessions need attention.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OwnerConfig {
     /// Full name, used in emails ("Hola Ana").

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::values::HumanDuration;
 
 /// `[sessions]`: how sessions run. One Chromium per session, on `data_dir/sessions/<id>/profile`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionsConfig {
     /// The Chromium (or Chrome) executable: a path, or a name looked up in `PATH`; `auto`
@@ -119,7 +119,7 @@ impl Default for SessionsConfig {
 }
 
 /// `sessions.site`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SiteKind {
     /// https://web.whatsapp.com/ itself.

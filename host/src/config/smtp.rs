@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::values::HumanDuration;
 
 /// `[smtp]`: the server alerts go through.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmtpConfig {
     /// Server name, e.g. `smtp.example.com`. Unset: emails are queued, not sent.
@@ -21,6 +21,7 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     /// Environment only (`VIGIL_SMTP__PASSWORD`); refused in the file.
     #[serde(skip_serializing)]
+    #[schemars(skip)]
     pub password: Option<String>,
     /// Sender, e.g. `vigil <vigil@example.com>`.
     pub from: Option<String>,
@@ -49,7 +50,7 @@ impl Default for SmtpConfig {
 }
 
 /// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpSecurity {
     Starttls,

@@ -1,6 +1,7 @@
 //! The value types the file is written in: humane durations, sizes, shares of a core,
 //! timezones, and secrets that are never printed.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -160,5 +161,64 @@ impl<'de> Deserialize<'de> for TimeZone {
 impl Serialize for TimeZone {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.0.name())
+    }
+}
+
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "Whole numbers with units, largest first: ms, s, m, h, d (e.g. `500ms`, `30s`, `1h30m`, `5d`).",
+            "pattern": "^\\s*([0-9]+\\s*(ms|s|m|h|d)\\s*)+$",
+            "examples": ["30s", "2m", "1h30m"]
+        })
+    }
+}
+
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Bytes, or a number with a unit: B, KiB, MiB, GiB, KB, MB, GB (e.g. `64KiB`).",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^\\s*[0-9]+\\s*(([KkMmGg][Ii]?)?[Bb])?\\s*$" }
+            ],
+            "examples": ["64KiB", "1MiB", 65536]
+        })
+    }
+}
+
+impl schemars::JsonSchema for Share {
+    fn schema_name() -> Cow<'static, str> {
+        "Share".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A share of one core: a percentage (`\"10%\"`) or a fraction (0.1), more than 0 and at most 100 %.",
+            "anyOf": [
+                { "type": "number", "exclusiveMinimum": 0, "maximum": 1 },
+                { "type": "string", "pattern": "^\\s*[0-9.]+\\s*%?\\s*$" }
+            ],
+            "examples": ["10%", 0.1]
+        })
+    }
+}
+
+impl schemars::JsonSchema for TimeZone {
+    fn schema_name() -> Cow<'static, str> {
+        "TimeZone".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An IANA timezone name.",
+            "examples": ["UTC", "Europe/Madrid"]
+        })
     }
 }

@@ -10,7 +10,7 @@ use super::values::{HumanDuration, Secret};
 /// `{"name", "source", "at", "data"}` with the headers `X-Vigil-Event`, `X-Vigil-Delivery` (the
 /// same on every retry of one event) and, with a secret, `X-Vigil-Signature: sha256=<hex
 /// HMAC-SHA256 of the body>`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
     /// The receiver, `https://...` (or `http://...` on a private network). Required.
