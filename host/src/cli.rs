@@ -123,6 +123,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Init(args) => crate::cli_init::main(args),
+        Command::Schema(args) => crate::cli_schema::main(args),
         Command::Doctor { canary } => crate::doctor::main(cli.config.as_deref(), canary).await,
         Command::Test { script, duration, sessions, start } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };

@@ -4,7 +4,8 @@
 //! Checks: the Chromium executable runs (`--version`); fonts exist (pages render text with
 //! them); the data folder can be created and written; the store opens; the SMTP server answers
 //! with its `220` greeting (when `[smtp] host` is set); the scripts and plugins folders can be
-//! read.
+//! read; and (informative) which laid-out default scripts and templates differ from this
+//! version's defaults.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -82,7 +83,36 @@ pub async fn doctor(config: &Config) -> Vec<Check> {
         smtp(config).await,
         folder("scripts", &config.scripts_dir, true),
         folder("plugins", &config.plugins_dir, false),
+        default_files(config),
     ]
+}
+
+/// Which laid-out default behaviours and templates differ from this version's (after an
+/// upgrade, or an edit): informative, never a failure — the user's files are theirs.
+fn default_files(config: &Config) -> Check {
+    use crate::bundled::Drift;
+    const NAME: &str = "default scripts";
+    let all = crate::bundled::compare(config);
+    let of = |d: Drift| all.iter().filter(|(_, x)| *x == d).map(|(p, _)| p.display().to_string()).collect::<Vec<_>>();
+    let (differ, missing) = (of(Drift::Differs), of(Drift::Missing));
+    if missing.len() == all.len() {
+        return pass(NAME, format!("none laid out in {} (your own behaviours only)", config.scripts_dir.display()));
+    }
+    let mut detail =
+        format!("{} of {} are this version's defaults", all.len() - differ.len() - missing.len(), all.len());
+    if !differ.is_empty() {
+        detail.push_str(&format!(
+            "; {} differ{} from them (edited, or laid out by another version; kept as they are — see the new ones with \
+             `vigil init <empty folder>`): {}",
+            differ.len(),
+            if differ.len() == 1 { "s" } else { "" },
+            differ.join(", ")
+        ));
+    }
+    if !missing.is_empty() {
+        detail.push_str(&format!("; {} not there: {}", missing.len(), missing.join(", ")));
+    }
+    pass(NAME, detail)
 }
 
 /// The bridge's canary on the configured site (`--canary`), in a throwaway profile.

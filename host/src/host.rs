@@ -224,6 +224,7 @@ pub struct RunOptions {
 
 /// [`run`], with `options`.
 pub async fn run_with(config: Config, options: RunOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+    crate::bundled::lay_out_if_empty(&config)?;
     let bus = options.bus.unwrap_or_default();
     let clock = Clock::system();
     // Session records live in the store, beside everything else.

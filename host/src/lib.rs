@@ -12,7 +12,7 @@
 //! - [`events`]: the event bus.
 //! - [`store`]: SQLite / PostgreSQL: kv, last runs, owners, alert ledger, outbox, events.
 //! - [`alerts`]: `raise` / `resolve`, email templates, the SMTP outbox worker.
-//! - [`fsutil`]: atomic writes, free space.
+//! - [`fsutil`]: atomic writes, free space; [`fswatch`]: the debounced file watcher.
 //! - [`sessions`]: WhatsApp sessions in Chromium — manager, supervisors, profile care,
 //!   backups — and the session functions of the host API.
 //! - [`sites`]: what knows WhatsApp Web's internals: its storage, states and the bridge.
@@ -23,12 +23,14 @@
 //! - [`cluster`]: several hosts on one PostgreSQL: leases with fencing, placement, profile
 //!   snapshots in object storage, drain.
 //! - [`host`]: assembling the parts; [`run`].
+//! - [`bundled`]: the default behaviours, templates and config in the binary, laid out where missing.
 //! - [`check`]: `vigil check`.
 //! - [`link_cli`]: `vigil session link <id> --phone …`: linking by pairing code from the terminal.
 //! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it); [`cli_tokens`]:
-//!   `vigil owner token …`.
+//!   `vigil owner token …`; [`cli_schema`]: `vigil schema`;
+//!   [`cli_init`]: `vigil init`.
 //!
 //! # Features
 //! - `demo` (default): `vigil demo`, which links the WhatsApp Web simulator of `tests/simulator`.
@@ -40,8 +42,11 @@
 pub mod alerts;
 pub mod api;
 pub mod behaviours;
+pub mod bundled;
 pub mod check;
 pub mod cli;
+pub mod cli_init;
+pub mod cli_schema;
 pub mod cli_tokens;
 pub mod clock;
 pub mod cluster;
@@ -53,6 +58,7 @@ pub mod doctor;
 pub mod duration;
 pub mod events;
 pub mod fsutil;
+pub mod fswatch;
 pub mod host;
 pub mod link_cli;
 pub mod scaffold;

@@ -223,6 +223,10 @@ fn retarget(cmd: std::process::Command, bin: &Path) -> std::process::Command {
         c.current_dir(d);
     }
     for (k, v) in cmd.get_envs() {
+        // An older binary does not know this key (and its host has a script anyway).
+        if k == "VIGIL_DEFAULT_SCRIPTS" {
+            continue;
+        }
         match v {
             Some(v) => c.env(k, v),
             None => c.env_remove(k),

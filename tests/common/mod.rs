@@ -170,7 +170,9 @@ pub fn built_plugin(name: &str) -> PathBuf {
 
 /// A `vigil` command in `dir` with `args`, logging at info, with no `VIGIL_*` variable of the
 /// test's environment, and its HTTP API on a free port (`VIGIL_API__LISTEN=127.0.0.1:0`), so
-/// tests running `vigil run` side by side do not fight over 8080.
+/// tests running `vigil run` side by side do not fight over 8080. The bundled default
+/// behaviours are not laid out (`VIGIL_DEFAULT_SCRIPTS=false`): a test's scripts folder holds
+/// exactly what the test wrote, even when that is nothing (remove the variable to test them).
 pub fn vigil_command(dir: &Path, args: &[&str]) -> std::process::Command {
     let mut c = std::process::Command::new(vigil_bin());
     c.current_dir(dir).args(args).env_remove("RUST_LOG").env("VIGIL_LOG", "info");
@@ -179,7 +181,7 @@ pub fn vigil_command(dir: &Path, args: &[&str]) -> std::process::Command {
             c.env_remove(k);
         }
     }
-    c.env("VIGIL_API__LISTEN", "127.0.0.1:0");
+    c.env("VIGIL_API__LISTEN", "127.0.0.1:0").env("VIGIL_DEFAULT_SCRIPTS", "false");
     c
 }
 

@@ -3,6 +3,7 @@
 //! plugin's `init`) registers triggers, its handlers run when they fire.
 //!
 //! - [`api`]: the host API as binding-neutral Rust (capability checks, call records).
+//! - [`capability`]: what a behaviour may be granted (`[behaviours.<name>] grants`).
 //! - [`rhai`]: the rhai binding: engine, limits, loading a script, calling a handler.
 //! - [`wasm`]: the WASM binding: WIT bindings, the shared engine and compile cache, plugins
 //!   with epoch deadlines and memory limits.
@@ -19,6 +20,7 @@
 //! - `log_dedup`: the same error logged once, then one "repeated N times" line a minute.
 
 pub mod api;
+pub mod capability;
 pub(crate) mod loaded;
 mod log_dedup;
 mod manager;
@@ -32,6 +34,7 @@ pub mod trigger;
 pub mod wasm;
 pub(crate) mod watch;
 
+pub use capability::Capability;
 pub use loaded::Loaded;
 pub use manager::{valid_name, Behaviours, NotLoaded};
 pub use watch::{is_behaviour_file, is_plugin, is_script};

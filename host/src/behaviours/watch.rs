@@ -1,4 +1,4 @@
-//! Watching `scripts/` and `plugins/` for changes (notify), debounced: editors write in bursts,
+//! Watching `scripts/` and `plugins/` for changes ([`crate::fswatch`]), debounced: editors write in bursts,
 //! many save by writing a temp file and renaming it over the original, and a `.wasm` may be
 //! copied in slowly. Only `*.rhai` and `*.wasm` names count; the manager decides from the file
 //! on disk (exists → load/reload, gone → unload) and skips files whose content did not change.
@@ -10,15 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use notify::{RecursiveMode, Watcher};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::loaded::Binding;
 use super::manager::Behaviours;
-
-/// The longest a burst of changes can postpone a reload.
-const MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// Is this a behaviour file — `*.rhai` or `*.wasm`, not an editor's temp or backup file?
 pub fn is_behaviour_file(path: &Path) -> bool {
@@ -44,48 +39,25 @@ fn stamp(path: &Path) -> Stamp {
 }
 
 /// Watches `dirs` until `shutdown`, sending changed behaviour files to `behaviours` after
-/// `debounce` of quiet. Returns once the watches are set up.
+/// `debounce` of quiet (through [`crate::fswatch`]). Returns once the watches are set up.
 pub(crate) fn spawn(
     dirs: &[&Path],
     debounce: Duration,
     behaviours: Behaviours,
     shutdown: CancellationToken,
 ) -> notify::Result<()> {
-    let (tx, mut rx) = mpsc::channel::<PathBuf>(256);
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-        Ok(ev) => {
-            for p in ev.paths {
-                if is_behaviour_file(&p) {
-                    let _ = tx.blocking_send(p);
-                }
-            }
-        }
-        Err(e) => tracing::warn!("file watcher: {e}"),
-    })?;
-    for dir in dirs {
-        watcher.watch(dir, RecursiveMode::NonRecursive)?;
-    }
+    let mut batches = crate::fswatch::watch(dirs, is_behaviour_file, debounce, shutdown.clone())?;
     tokio::spawn(async move {
-        let _watcher = watcher; // dropped (and so stopped) when this task ends
+        // Plugins that were still being written, for the next round.
         let mut pending: BTreeSet<PathBuf> = BTreeSet::new();
         loop {
-            if pending.is_empty() {
-                let first = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    p = rx.recv() => match p { Some(p) => p, None => return },
-                };
-                pending.insert(first);
-            }
-            let burst_end = tokio::time::Instant::now() + MAX_DELAY;
-            loop {
-                let quiet = tokio::time::sleep(debounce);
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = quiet => break,
-                    _ = tokio::time::sleep_until(burst_end) => break,
-                    p = rx.recv() => match p { Some(p) => { pending.insert(p); } None => break },
-                }
-            }
+            // With nothing unsettled, wait for a change; else look again after one debounce.
+            let batch = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                b = batches.recv() => match b { Some(b) => b, None => return },
+                _ = tokio::time::sleep(debounce), if !pending.is_empty() => BTreeSet::new(),
+            };
+            pending.extend(batch);
             // Plugins: settled only if size and mtime hold for one more debounce.
             let plugins: BTreeMap<PathBuf, Stamp> =
                 pending.iter().filter(|p| is_plugin(p)).map(|p| (p.clone(), stamp(p))).collect();

@@ -48,6 +48,11 @@ pub enum Command {
     },
     /// Validate the config and compile every script; non-zero exit on any problem.
     Check,
+    /// Lay out a folder to run vigil in: vigil.toml, its schema, the default scripts and email
+    /// templates. Files that exist are kept.
+    Init(crate::cli_init::InitArgs),
+    /// Print (or write with --out) the JSON Schema of vigil.toml, for editors.
+    Schema(crate::cli_schema::SchemaArgs),
     /// Check this machine: Chromium, fonts, the data folder, the store, SMTP, the folders.
     Doctor {
         /// Also open the configured site in a throwaway profile and print the bridge's canary:

@@ -9,7 +9,7 @@ use super::model::HumanDuration;
 /// `[cluster]`: run this host as one of several on one PostgreSQL `database_url`. Each session
 /// runs on one host at a time, under a lease with a fencing epoch; profiles move between
 /// hosts as snapshots in object storage. Off by default (one host, SQLite or PostgreSQL).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     /// Turn cluster mode on. Needs a PostgreSQL `database_url`. Default `false`.

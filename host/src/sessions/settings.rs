@@ -33,6 +33,8 @@ pub struct Settings {
     pub switches: Vec<String>,
     pub url: String,
     pub bridge: Option<PathBuf>,
+    /// Quiet time after a change of the bridge file before it is re-injected (`reload_debounce`).
+    pub reload_debounce: Duration,
     pub start_concurrency: usize,
     pub restart_budget: u32,
     pub restart_window: Duration,
@@ -90,6 +92,7 @@ impl Settings {
             switches,
             url: whatsapp::URL.into(),
             bridge: c.bridge.clone(),
+            reload_debounce: config.reload_debounce.0,
             start_concurrency: c.start_concurrency.max(1),
             restart_budget: c.restart_budget,
             restart_window: c.restart_window.0,
