@@ -93,7 +93,7 @@ mod tests {
         let named = dir.path().join("x/../scripts");
         std::fs::create_dir(dir.path().join("x")).unwrap();
         let stop = CancellationToken::new();
-        let mut rx = super::watch(&[&named], |_| true, Duration::from_millis(50), stop.clone()).unwrap();
+        let mut rx = super::watch(&[named.as_path()], |_| true, Duration::from_millis(50), stop.clone()).unwrap();
         std::fs::write(dir.path().join("scripts/a.rhai"), "// a").unwrap();
         let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a batch").unwrap();
         assert_eq!(batch.into_iter().collect::<Vec<_>>(), vec![named.join("a.rhai")]);

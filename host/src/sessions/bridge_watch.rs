@@ -26,7 +26,7 @@ pub(crate) fn spawn(path: &Path, manager: SessionManager, stop: CancellationToke
 fn on_change<F, Fut>(path: &Path, debounce: Duration, stop: CancellationToken, mut reload: F)
 where
     F: FnMut() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     let Some(dir) = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }) else { return };
     let Some(name) = path.file_name().map(|n| n.to_os_string()) else { return };
