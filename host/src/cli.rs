@@ -111,6 +111,11 @@ pub enum Command {
         /// The session id.
         id: String,
     },
+    /// Alert silences on the running host: hold a session's (or some alerts') emails a while.
+    Silence {
+        #[command(subcommand)]
+        action: crate::cli_silence::SilenceAction,
+    },
     /// Restore a session's WhatsApp storage from a backup, after checking it; the session must
     /// not be running.
     Restore {
@@ -391,6 +396,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Silence { action } => crate::cli_silence::main(load_config(cli.config.as_deref()), action).await,
         Command::Behaviours { json } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             show_behaviours(&config, json)
