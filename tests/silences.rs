@@ -302,7 +302,10 @@ async fn cli(dir: &std::path::Path, url: &str, args: &[&str], token: Option<&str
         c.env("VIGIL_API_TOKEN", t);
     }
     let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + String::from_utf8_lossy(&out.stderr).as_ref(),
+    )
 }
 
 /// `vigil silence add|list|expire` against a running host's API, and its errors: a bad
