@@ -110,7 +110,15 @@ async fn run(config: &Config, action: SilenceAction) -> anyhow::Result<()> {
             };
             let until = duration.or(until).ok_or_else(|| anyhow::anyhow!("give --for 2h or --until TIME"))?;
             let body = json!({ "matcher": matcher, "until": until, "reason": reason });
-            let s = answer(call(reqwest::Method::POST, "/api/silences").json(&body).send().await, &base).await?;
+            let s = answer(
+                call(reqwest::Method::POST, "/api/silences")
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await,
+                &base,
+            )
+            .await?;
             println!("silence {} made: {}", s["id"], line(&s));
         }
         SilenceAction::List { json, .. } => {
@@ -158,7 +166,8 @@ async fn answer(r: reqwest::Result<reqwest::Response>, base: &str) -> anyhow::Re
         )
     })?;
     let status = r.status();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
+    let bytes = r.bytes().await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if status.is_success() {
         return Ok(body);
     }
