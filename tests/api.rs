@@ -46,6 +46,9 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/alerts"),
     ("GET", "/api/alerts/outbox"),
     ("GET", "/api/webhooks/deliveries"),
+    ("GET", "/api/silences"),
+    ("POST", "/api/silences"),
+    ("DELETE", "/api/silences/main"),
 ];
 
 async fn error_of(r: reqwest::Response) -> (StatusCode, String) {

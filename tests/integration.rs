@@ -11,6 +11,7 @@ mod owner_tokens;
 mod plugins;
 mod plugins_ts;
 mod reload;
+mod silences;
 mod store;
 mod suspension;
 mod webhooks;

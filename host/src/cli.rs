@@ -204,6 +204,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Silence { action } => crate::cli_silence::main(load_config(cli.config.as_deref()), action).await,
         Command::Behaviours { json } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             show_behaviours(&config, json)

@@ -95,6 +95,7 @@ impl Host {
             )
             .with_owners(&config.owners),
         );
+        tasks.push(tokio::spawn(alerts.holds_worker(bus.clone(), shutdown.clone())));
         if config.smtp.host.is_some() {
             let mailer = crate::alerts::mailer::Mailer::new(&config.smtp)?;
             let backoff = outbox::Backoff { min: config.smtp.retry_min.0, max: config.smtp.retry_max.0 };

@@ -29,8 +29,8 @@
 //! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it); [`cli_tokens`]:
-//!   `vigil owner token …`; [`cli_schema`]: `vigil schema`;
-//!   [`cli_init`]: `vigil init`.
+//!   `vigil owner token …`; [`cli_schema`]: `vigil schema`; [`cli_init`]: `vigil init`;
+//!   [`cli_silence`]: `vigil silence …` (through the host's API).
 //!
 //! # Features
 //! - `demo` (default): `vigil demo`, which links the WhatsApp Web simulator of `tests/simulator`.
@@ -47,6 +47,7 @@ pub mod check;
 pub mod cli;
 pub mod cli_init;
 pub mod cli_schema;
+pub mod cli_silence;
 pub mod cli_tokens;
 pub mod clock;
 pub mod cluster;

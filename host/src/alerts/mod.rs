@@ -7,9 +7,12 @@
 //!   environment.
 //! - [`outbox`]: the worker: sends what is due, retries with backoff while the server is down,
 //!   marks each email sent once.
+//! - [`holds`]: silences and escalation over time: held emails sent when their silence ends,
+//!   alerts left open escalated to `[alerts.escalation] to`.
 //! - [`Alerts`]: what the host API calls: enriches vars (session, owner, time in the owner's
 //!   timezone, login URL), renders, and records through the store.
 
+pub mod holds;
 pub mod mailer;
 pub mod outbox;
 pub mod templates;
@@ -52,6 +55,8 @@ pub struct Alerts {
     owners: std::collections::BTreeMap<String, String>,
     /// Wakes the outbox worker when something is queued.
     pub(crate) wake: Arc<Notify>,
+    /// Wakes the silences-and-escalation worker ([`holds`]).
+    pub(crate) holds_wake: Arc<Notify>,
 }
 
 impl Alerts {
@@ -72,7 +77,58 @@ impl Alerts {
             tz,
             owners: Default::default(),
             wake: Arc::new(Notify::new()),
+            holds_wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// The worker of [`holds`], to spawn once per host.
+    pub fn holds_worker(
+        &self,
+        bus: crate::events::EventBus,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        holds::Holds {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            config: self.config.escalation.clone(),
+            templates: self.templates.clone(),
+            bus,
+            outbox: self.wake.clone(),
+            wake: self.holds_wake.clone(),
+        }
+        .run(shutdown)
+    }
+
+    /// `[alerts.escalation]`.
+    pub fn escalation(&self) -> &crate::config::EscalationConfig {
+        &self.config.escalation
+    }
+
+    /// Tells the worker of [`holds`] that silences changed.
+    pub fn silences_changed(&self) {
+        self.holds_wake.notify_one();
+    }
+
+    /// Records `a` (about `session`, if any) in the ledger: held when an active silence
+    /// matches it, else queued or deduplicated.
+    pub(crate) async fn record(&self, a: Alert<'_>, session: Option<&str>) -> Result<Raised, AlertError> {
+        let now = self.clock.now();
+        let silences = self.store.active_silences(now).await?;
+        if let Some(s) = silences.iter().find(|s| s.matches(a.key, session)) {
+            tracing::info!(
+                alert = a.key,
+                silence = s.id,
+                "alert held by a silence: its email waits until the silence ends"
+            );
+            let out = self.store.hold_alert(a, now).await?;
+            self.holds_wake.notify_one();
+            return Ok(out);
+        }
+        let out = self.store.raise_alert(a, now).await?;
+        if matches!(out, Raised::Queued { .. }) {
+            self.wake.notify_one();
+        }
+        Ok(out)
     }
 
     /// Owners of sessions by config: `[owners."<email>"] sessions = ["main"]`.
@@ -158,19 +214,23 @@ impl Alerts {
             o.insert("alert_key".into(), json!(key));
         }
         let email = templates::render(&self.templates, template, &vars, &to)?;
-        let out = self
-            .store
-            .raise_alert(Alert { key, severity, template, vars: &vars, repeat_after, email }, self.clock.now())
-            .await?;
-        if matches!(out, Raised::Queued { .. }) {
-            self.wake.notify_one();
-        }
-        Ok(out)
+        let session = vars.get("session").and_then(Value::as_str).map(str::to_string);
+        self.record(Alert { key, severity, template, vars: &vars, repeat_after, email }, session.as_deref()).await
     }
 
     /// Resolves an alert; a "resolved" notice goes out when it had fired. Returns whether
     /// one was queued.
     pub async fn resolve(&self, key: &str) -> Result<bool, AlertError> {
+        // A silence holds the resolved notice too: resolved, and nothing sent.
+        if let Some(entry) = self.store.alert(key).await? {
+            let silences = self.store.active_silences(self.clock.now()).await?;
+            if !holds::holding(&silences, &entry).is_empty() {
+                if self.store.resolve_alert_quietly(key, self.clock.now()).await? {
+                    tracing::info!(alert = key, "resolved while silenced: no email");
+                }
+                return Ok(false);
+            }
+        }
         let dir = self.templates.clone();
         let now_text = self.clock.now().with_timezone(&self.tz).format("%Y-%m-%d %H:%M %Z").to_string();
         let mut failure = None;

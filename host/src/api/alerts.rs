@@ -1,4 +1,5 @@
-//! `/api/alerts`: the alert ledger (newest first) and the email outbox.
+//! `/api/alerts`: the alert ledger (newest first, with the silences holding each alert and its
+//! escalation) and the email outbox.
 
 use axum::extract::State;
 use axum::Json;
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, QueryArgs};
 use super::state::ApiState;
+use crate::alerts::holds;
 use crate::store::alerts::LedgerEntry;
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -24,14 +26,54 @@ fn limit(l: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// A ledger entry with what holds it and where its escalation stands.
+#[derive(Serialize)]
+pub(crate) struct AlertView {
+    #[serde(flatten)]
+    entry: LedgerEntry,
+    /// The ids of the active silences that hold this alert's emails.
+    silenced_by: Vec<i64>,
+    escalation: EscalationView,
+}
+
+#[derive(Serialize)]
+pub(crate) struct EscalationView {
+    /// `none` (off for this alert, or not open), `pending` (due at `due`), `held` (a silence
+    /// holds it) or `sent` (at `sent`).
+    state: &'static str,
+    due: Option<DateTime<Utc>>,
+    sent: Option<DateTime<Utc>>,
+}
+
 pub(crate) async fn ledger(
     State(state): State<ApiState>,
     QueryArgs(q): QueryArgs<Limit>,
-) -> Result<Json<Vec<LedgerEntry>>, ApiError> {
+) -> Result<Json<Vec<AlertView>>, ApiError> {
     let n = limit(q.limit)?;
     let mut all = state.inner.store.ledger().await?;
     all.truncate(n as usize);
-    Ok(Json(all))
+    let active = state.inner.store.active_silences(state.inner.clock.now()).await?;
+    let config = state.inner.alerts.escalation();
+    Ok(Json(
+        all.into_iter()
+            .map(|entry| {
+                let silenced_by: Vec<i64> = holds::holding(&active, &entry).iter().map(|s| s.id).collect();
+                let due = holds::escalation_due(config, &entry);
+                let open = entry.state != "resolved";
+                let esc = if entry.escalated.is_some() && open {
+                    "sent"
+                } else if !open || config.after_for(&entry.key).is_none() {
+                    "none"
+                } else if !silenced_by.is_empty() {
+                    "held"
+                } else {
+                    "pending"
+                };
+                let escalation = EscalationView { state: esc, due, sent: entry.escalated };
+                AlertView { entry, silenced_by, escalation }
+            })
+            .collect(),
+    ))
 }
 
 /// An outbox email as the API shows it: who, what, and how sending goes (not the bodies).

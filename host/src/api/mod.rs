@@ -20,6 +20,7 @@
 //! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text).
 //! - `owners`, `behaviours`, `alerts`: their `/api/...` routes; `webhooks`: the deliveries
 //!   waiting in the store.
+//! - `silences`: `/api/silences`, silences that hold alert emails while they last.
 //! - `openapi.json`: the OpenAPI 3.0 document served at `/openapi.json`.
 
 mod alerts;
@@ -34,6 +35,7 @@ mod qr;
 pub mod scope;
 pub mod server;
 mod sessions;
+mod silences;
 pub mod state;
 mod tokens;
 mod webhooks;

@@ -1,7 +1,7 @@
 //! What a request may reach. The admin token (`VIGIL_API_TOKEN`) reaches everything; an
 //! owner token (see [`crate::store::tokens`]) reaches only its owner's sessions: the list
 //! (filtered), one session, its QR, backups, sending, restart, backup, restore and log out,
-//! `/events` (filtered), `/api/me` and `/openapi.json`. Any other route, and a session of
+//! `/events` (filtered), silences on their sessions, `/api/me` and `/openapi.json`. Any other route, and a session of
 //! someone else (or no session at all), answers 403 naming the scope.
 
 use std::collections::HashMap;
@@ -37,8 +37,16 @@ impl Scope {
 }
 
 /// Routes an owner token reaches as such (the handlers filter what they answer).
-const OWNER_ROUTES: &[(&str, &str)] =
-    &[("GET", "/api/sessions"), ("GET", "/events"), ("GET", "/api/me"), ("GET", "/openapi.json")];
+const OWNER_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/sessions"),
+    ("GET", "/events"),
+    ("GET", "/api/me"),
+    ("GET", "/openapi.json"),
+    // Silences on their own sessions only (see `super::silences`).
+    ("GET", "/api/silences"),
+    ("POST", "/api/silences"),
+    ("DELETE", "/api/silences/{id}"),
+];
 
 /// Routes on one session an owner token reaches when the session is theirs.
 const OWNER_SESSION_ROUTES: &[(&str, &str)] = &[

@@ -27,6 +27,8 @@ pub struct ApiParts {
     /// Session id → owner email from `[owners."<email>"] sessions` (what owner tokens reach,
     /// beside the links in the store).
     pub config_owners: std::collections::BTreeMap<String, String>,
+    /// The host's alerts (silences wake its worker; escalation settings for `/api/alerts`).
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 /// The state shared by the routes.
@@ -46,6 +48,7 @@ pub(crate) struct Inner {
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
     pub config_owners: std::collections::BTreeMap<String, String>,
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 impl ApiState {
@@ -65,6 +68,7 @@ impl ApiState {
                 shutdown: parts.shutdown,
                 metrics,
                 config_owners: parts.config_owners,
+                alerts: parts.alerts,
             }),
         }
     }
@@ -93,6 +97,7 @@ impl ApiState {
                 .iter()
                 .flat_map(|(email, o)| o.sessions.iter().map(move |id| (id.clone(), email.clone())))
                 .collect(),
+            alerts: host.alerts().clone(),
         })
     }
 }

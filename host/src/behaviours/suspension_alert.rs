@@ -13,7 +13,7 @@ use super::api::Services;
 use super::suspension::{Reason, Suspended};
 use crate::alerts::templates::TemplateError;
 use crate::alerts::AlertError;
-use crate::store::alerts::{Alert, Email, Raised};
+use crate::store::alerts::{Alert, Email};
 
 /// The template's name in the templates folder.
 pub const TEMPLATE: &str = "behaviour_suspended";
@@ -72,11 +72,7 @@ pub(crate) async fn raise(
                 repeat_after: REPEAT_AFTER,
                 email,
             };
-            let out = svc.store.raise_alert(alert, svc.clock.now()).await.map_err(AlertError::from);
-            if matches!(out, Ok(Raised::Queued { .. })) {
-                svc.alerts.wake.notify_one();
-            }
-            out
+            svc.alerts.record(alert, None).await
         }
         other => other,
     };

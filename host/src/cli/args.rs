@@ -103,6 +103,11 @@ pub enum Command {
         /// The session id.
         id: String,
     },
+    /// Alert silences on the running host: hold a session's (or some alerts') emails a while.
+    Silence {
+        #[command(subcommand)]
+        action: crate::cli_silence::SilenceAction,
+    },
     /// Restore a session's WhatsApp storage from a backup, after checking it; the session must
     /// not be running.
     Restore {

@@ -14,4 +14,6 @@ pub struct AlertsConfig {
     pub login_url: Option<String>,
     /// Email templates. Default `scripts_dir/templates`.
     pub templates_dir: Option<PathBuf>,
+    /// Alerts still open a while after their first email, sent again to a second list.
+    pub escalation: super::EscalationConfig,
 }

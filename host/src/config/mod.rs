@@ -15,6 +15,7 @@ mod api;
 mod behaviours;
 mod cluster;
 mod limits;
+mod escalation;
 pub(crate) mod load;
 mod model;
 mod owners;
@@ -34,6 +35,7 @@ pub use sessions::{SessionsConfig, SiteKind};
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use values::{ByteSize, HumanDuration, Secret, Share, TimeZone};
 pub use webhooks::WebhookConfig;
+pub use escalation::{EscalateAfter, EscalationConfig};
 
 /// Re-exported from where it now lives, [`crate::behaviours::Capability`].
 pub use crate::behaviours::Capability;

@@ -102,10 +102,12 @@ function renderSession(card, s) {
   card.dataset.status = s.status;
   const keepQr = card.querySelector("img.qr-code");
   const keepRestore = card.querySelector(".restore"); // an open backup list survives refreshes
+  const keepSilence = card.querySelector(".silence-form");
   const actions = el("div", { class: "actions" },
     el("button", { onclick: () => act(s.id, "restart") }, "restart"),
     el("button", { onclick: () => act(s.id, "backup") }, "backup"),
     el("button", { onclick: () => chooseBackup(card, s.id) }, "restore…"),
+    el("button", { onclick: () => silenceForm(card, s.id) }, "silence…"),
     el("button", { onclick: () => { if (confirm(`Log out ${s.id}? Its phone link is lost and it must be scanned again.`)) act(s.id, "logout"); } }, "log out"),
     owner ? null : el("button", { onclick: () => { if (confirm(`Delete session ${s.id} and its profile?`)) remove(s.id); } }, "delete"));
   const rows = [
@@ -136,6 +138,49 @@ function renderSession(card, s) {
   }
   card.append(actions);
   if (keepRestore) card.append(keepRestore);
+  if (keepSilence) card.append(keepSilence);
+}
+
+// ---- silences -------------------------------------------------------------------------------
+
+// A form on the session's card: for how long, and why; the API checks both.
+function silenceForm(card, id) {
+  card.querySelector(".silence-form")?.remove();
+  const duration = el("select", { "aria-label": `how long to silence ${id}`, name: "for" },
+    ["30m", "1h", "2h", "8h", "1d", "7d"].map((d) => el("option", { value: d, selected: d === "2h" }, d)));
+  const reason = el("input", { name: "reason", placeholder: "reason (e.g. phone in repair)", required: true });
+  const box = el("form", { class: "silence-form actions", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api("/api/silences", { method: "POST", body: { matcher: { session: id }, until: duration.value, reason: reason.value } });
+      box.remove();
+      refreshSilences();
+    } catch (err) { $("#silences-error").textContent = `silence ${id}: ${err.message}`; }
+  } }, duration, reason, el("button", {}, "silence"), el("button", { type: "button", class: "quiet", onclick: () => box.remove() }, "cancel"));
+  card.append(box);
+  reason.focus();
+}
+
+async function refreshSilences() {
+  let list;
+  try { list = await api("/api/silences"); } catch (e) { if (e.status !== 401) $("#silences-error").textContent = e.message; return; }
+  $("#silences-error").textContent = "";
+  const body = $("#silences tbody");
+  const active = list.filter((s) => s.state === "active");
+  if (!active.length) { body.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "hint" }, "No active silences."))); return; }
+  body.replaceChildren(...active.map((s) => el("tr", { "data-silence": s.id },
+    el("td", {}, s.id),
+    el("td", {}, s.matcher.session ? `session ${s.matcher.session}` : `alerts ${s.matcher.alert}…`),
+    el("td", {}, `${new Date(s.ends).toLocaleString()} (${when(s.ends)})`),
+    el("td", {}, s.reason), el("td", {}, s.created_by),
+    el("td", {}, el("button", { onclick: () => expireSilence(s.id) }, "expire")))));
+}
+
+async function expireSilence(id) {
+  try { await api(`/api/silences/${encodeURIComponent(id)}`, { method: "DELETE" }); }
+  catch (e) { $("#silences-error").textContent = `expire ${id}: ${e.message}`; }
+  refreshSilences();
+  if (!owner) later("alerts", refreshAlerts, 300);
 }
 
 // What the session's browser costs: its memory now, CPU seconds, and a sparkline of the last
@@ -274,7 +319,11 @@ async function refreshAlerts() {
   const body = $("#alerts tbody");
   if (!list.length) { body.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "hint" }, "No alerts."))); return; }
   body.replaceChildren(...list.map((a) => el("tr", {},
-    el("td", {}, a.key), el("td", {}, el("span", { class: "pill " + a.state }, a.state)), el("td", {}, a.severity),
+    el("td", {}, a.key), el("td", {}, el("span", { class: "pill " + a.state }, a.state),
+      a.silenced_by && a.silenced_by.length ? el("div", {}, el("small", {}, `held by silence ${a.silenced_by.join(", ")}`)) : null,
+      a.escalation && a.escalation.state === "sent" ? el("div", {}, el("small", {}, `escalated ${when(a.escalation.sent)}`)) : null,
+      a.escalation && a.escalation.state === "pending" && a.escalation.due ? el("div", {}, el("small", {}, `escalates ${when(a.escalation.due)}`)) : null),
+    el("td", {}, a.severity),
     el("td", {}, a.recipient), el("td", {}, when(a.last_sent)), el("td", {}, `${a.raised_count}× (last ${when(a.last_raised)})`))));
 }
 
@@ -291,7 +340,7 @@ function connect() {
     logEvent(ev);
     if (ev.name.startsWith("session.") || ev.name.startsWith("message.")) later("sessions", refreshSessions);
     if (ev.name.startsWith("behaviour")) later("behaviours", refreshBehaviours, 300);
-    if (ev.name.startsWith("alert")) later("alerts", refreshAlerts, 300);
+    if (ev.name.startsWith("alert") && !owner) later("alerts", refreshAlerts, 300);
   };
 }
 
@@ -312,7 +361,7 @@ function logEvent(ev) {
 
 // ---- start ----------------------------------------------------------------------------------
 
-function refreshAll() { refreshSessions(); if (!owner) { refreshBehaviours(); refreshAlerts(); } }
+function refreshAll() { refreshSessions(); refreshSilences(); if (!owner) { refreshBehaviours(); refreshAlerts(); } }
 
 // An owner token reaches only its owner's sessions: the admin's parts of the page are hidden.
 async function scope() {
@@ -357,7 +406,7 @@ $("#add-form").addEventListener("submit", async (e) => {
     refreshSessions();
   } catch (err) { $("#sessions-error").textContent = err.message; }
 });
-setInterval(() => { if (token && !$("#app").hidden) { if (!owner) refreshBehaviours(); refreshSessions(); } }, 10000);
+setInterval(() => { if (token && !$("#app").hidden) { if (!owner) refreshBehaviours(); refreshSessions(); refreshSilences(); } }, 10000);
 
 token = takeTokenFromUrl();
 if (token) start(); else showLogin();

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::{from_ms, ms, q, Store, StoreError};
 
 /// A rendered email.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Email {
     pub to: String,
     pub subject: String,
@@ -33,7 +33,8 @@ pub enum Raised {
 #[derive(Debug, Clone, Serialize)]
 pub struct LedgerEntry {
     pub key: String,
-    /// `firing` or `resolved`.
+    /// `firing`, `silenced` (its email is held by a silence, sent when the silence ends) or
+    /// `resolved`.
     pub state: String,
     pub severity: String,
     pub template: String,
@@ -45,6 +46,16 @@ pub struct LedgerEntry {
     pub sent_count: i64,
     pub raised_count: i64,
     pub resolved: Option<DateTime<Utc>>,
+    /// When a silence last held its email.
+    pub silenced: Option<DateTime<Utc>>,
+    /// When the current episode's first email was queued (escalation counts from it); unset
+    /// while nothing was sent and once resolved.
+    pub fired: Option<DateTime<Utc>>,
+    /// When the episode was escalated to `[alerts.escalation] to`.
+    pub escalated: Option<DateTime<Utc>>,
+    /// The email a silence holds, sent when the silence ends (not shown by the API).
+    #[serde(skip)]
+    pub held_email: Option<Email>,
 }
 
 /// One queued or sent email.
@@ -76,7 +87,7 @@ fn outbox_row(r: &sqlx::any::AnyRow) -> OutboxEntry {
     }
 }
 
-fn ledger_row(r: &sqlx::any::AnyRow) -> LedgerEntry {
+pub(crate) fn ledger_row(r: &sqlx::any::AnyRow) -> LedgerEntry {
     LedgerEntry {
         key: r.get(0),
         state: r.get(1),
@@ -90,10 +101,14 @@ fn ledger_row(r: &sqlx::any::AnyRow) -> LedgerEntry {
         sent_count: r.get(9),
         raised_count: r.get(10),
         resolved: r.get::<Option<i64>, _>(11).map(from_ms),
+        silenced: r.get::<Option<i64>, _>(12).map(from_ms),
+        fired: r.get::<Option<i64>, _>(13).map(from_ms),
+        escalated: r.get::<Option<i64>, _>(14).map(from_ms),
+        held_email: r.get::<Option<String>, _>(15).and_then(|j| serde_json::from_str(&j).ok()),
     }
 }
 
-const LEDGER_COLUMNS: &str = "key, state, severity, template, recipient, vars, first_sent_ms, last_sent_ms, last_raised_ms, sent_count, raised_count, resolved_ms";
+pub(crate) const LEDGER_COLUMNS: &str = "key, state, severity, template, recipient, vars, first_sent_ms, last_sent_ms, last_raised_ms, sent_count, raised_count, resolved_ms, silenced_ms, fired_ms, escalated_ms, held_email";
 
 /// What an alert is raised with.
 pub struct Alert<'a> {
@@ -128,7 +143,10 @@ impl Store {
             let sent = sqlx::query(
                 "UPDATE alert_ledger SET state = 'firing', severity = $2, template = $3, recipient = $4, vars = $5,
                      last_raised_ms = $6, raised_count = raised_count + 1, sent_count = sent_count + 1,
-                     last_sent_ms = $6, first_sent_ms = COALESCE(first_sent_ms, $6), resolved_ms = NULL
+                     last_sent_ms = $6, first_sent_ms = COALESCE(first_sent_ms, $6), resolved_ms = NULL,
+                     held_email = NULL,
+                     fired_ms = CASE WHEN state IN ('firing', 'silenced') THEN COALESCE(fired_ms, $6) ELSE $6 END,
+                     escalated_ms = CASE WHEN state IN ('firing', 'silenced') THEN escalated_ms ELSE NULL END
                  WHERE key = $1 AND NOT (state = 'firing' AND last_sent_ms IS NOT NULL AND last_sent_ms > $7)
                  RETURNING sent_count",
             )
@@ -167,7 +185,7 @@ impl Store {
     }
 
     /// Marks a firing alert resolved; when it had been sent, queues the email `render` makes
-    /// from its ledger entry. Returns the outbox id, or `None` when there was nothing to resolve.
+    /// from its ledger entry. A silenced one is resolved with nothing sent. Returns the outbox id, or `None` when there was nothing to resolve.
     pub async fn resolve_alert(
         &self,
         key: &str,
@@ -176,8 +194,23 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         self.guarded(async move {
             let mut tx = self.pool().begin().await.map_err(q("starting a resolve transaction"))?;
+            // Held by a silence: resolved with its email, and nothing is sent.
+            let held = sqlx::query(
+                "UPDATE alert_ledger SET state = 'resolved', resolved_ms = $2, fired_ms = NULL, held_email = NULL
+                 WHERE key = $1 AND state = 'silenced'",
+            )
+            .bind(key)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(q("resolving a silenced alert"))?;
+            if held.rows_affected() > 0 {
+                tx.commit().await.map_err(q("committing a resolve"))?;
+                return Ok(None);
+            }
             let row = sqlx::query(&format!(
-                "UPDATE alert_ledger SET state = 'resolved', resolved_ms = $2 WHERE key = $1 AND state = 'firing' AND sent_count > 0
+                "UPDATE alert_ledger SET state = 'resolved', resolved_ms = $2, fired_ms = NULL, held_email = NULL
+                 WHERE key = $1 AND state = 'firing' AND sent_count > 0
                  RETURNING {LEDGER_COLUMNS}"
             ))
             .bind(key)
@@ -306,7 +339,7 @@ impl Store {
     }
 }
 
-async fn enqueue(
+pub(crate) async fn enqueue(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     key: &str,
     e: &Email,

@@ -5,17 +5,21 @@
 //!
 //! - `kv`: behaviours' kv and the scheduler's last runs.
 //! - [`alerts`]: the alert ledger and the email outbox, written in one transaction.
+//! - `alert_holds`: the ledger's side of silences and escalation (held, released, escalated).
+//! - [`silences`]: alert silences.
 //! - [`events`]: the bounded event log.
 //! - [`owners`]: session owners.
 //! - [`tokens`]: per-owner API tokens (only their hashes).
 //! - [`webhooks`]: webhook deliveries waiting for their receivers.
 //! - `sessions`: session records (the sessions' [`SessionRecords`](crate::sessions::SessionRecords)).
 
+mod alert_holds;
 pub mod alerts;
 pub mod events;
 mod kv;
 pub mod owners;
 mod sessions;
+pub mod silences;
 pub mod tokens;
 pub mod webhooks;
 
