@@ -40,6 +40,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the host (the default).
     Run,
+    /// Write `scripts/vigil.d.rhai` (the host functions with their docs, for editors) and, with
+    /// `--readme README.md`, the README's host API table.
+    Defs(crate::cli_defs::DefsArgs),
     /// Run the demo: the WhatsApp Web simulator, a host with two demo sessions that a pretend
     /// phone links, the default behaviours on short timings, and the dashboard.
     Demo {
@@ -295,6 +298,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         }
+        Command::Defs(args) => crate::cli_defs::main(args).await,
         Command::Check => {
             let report = crate::check::check(cli.config.as_deref(), std::env::vars().collect()).await;
             for n in &report.notes {

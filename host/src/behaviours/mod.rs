@@ -3,9 +3,12 @@
 //! plugin's `init`) registers triggers, its handlers run when they fire.
 //!
 //! - [`api`]: the host API as binding-neutral Rust (capability checks, call records).
+//! - [`host_fns`]: each host function declared once (arguments, types, defaults, grant, doc),
+//!   driving both bindings, `scripts/vigil.d.rhai` and the README's table.
 //! - [`rhai`]: the rhai binding: engine, limits, loading a script, calling a handler.
 //! - [`wasm`]: the WASM binding: WIT bindings, the shared engine and compile cache, plugins
 //!   with epoch deadlines and memory limits.
+//! - [`input`]: a handler's input, a timer fire or an event, typed for both bindings.
 //! - [`loaded`]: what both bindings' loaded versions offer the rest (a trait), and loading a
 //!   file by its extension.
 //! - [`trigger`]: trigger declarations and their stable keys.
@@ -19,6 +22,8 @@
 //! - `log_dedup`: the same error logged once, then one "repeated N times" line a minute.
 
 pub mod api;
+pub(crate) mod host_fns;
+pub mod input;
 pub(crate) mod loaded;
 mod log_dedup;
 mod manager;
