@@ -141,12 +141,7 @@ pub(crate) fn readme_table() -> String {
     let mut s = String::from("| function | does | grant |\n|---|---|---|\n");
     for f in all() {
         let grant = f.capability.map(|c| format!("`{c}`")).unwrap_or_else(|| "—".into());
-        s.push_str(&format!(
-            "| `{}` [{}] | {} | {grant} |\n",
-            f.summary(),
-            f.interface,
-            f.doc.replace('|', "\\|")
-        ));
+        s.push_str(&format!("| `{}` [{}] | {} | {grant} |\n", f.summary(), f.interface, f.doc.replace('|', "\\|")));
     }
     s
 }
