@@ -106,6 +106,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         }
+        Command::Defs(args) => crate::cli_defs::main(args).await,
         Command::Check => {
             let report = crate::check::check(cli.config.as_deref(), std::env::vars().collect()).await;
             for n in &report.notes {

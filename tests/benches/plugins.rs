@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use vigil::behaviours::api::{Api, Services};
+use vigil::behaviours::input::{Input, TimerFire};
 use vigil::behaviours::wasm::{Plugin, Runtime};
 use vigil::behaviours::Loaded;
 use vigil::clock::Clock;
@@ -52,13 +53,14 @@ async fn call_overhead(rt: Arc<Runtime>, fixture: &str) {
     let file = built_plugin(fixture);
     let out = tokio::task::block_in_place(|| {
         let plugin = load(&rt, &file, "beat", None);
-        let fire = serde_json::json!({"kind": "timer", "trigger": "t", "scheduled": 0, "fired": 0, "catch_up": false});
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let fire = Input::Timer(TimerFire { trigger: "t".into(), scheduled: at, fired: at, catch_up: false });
         let mut out = Vec::new();
         for handler in ["hourly", "beat"] {
             let mut lat = Vec::with_capacity(20_000);
             for _ in 0..20_000 {
                 let t0 = Instant::now();
-                let outcome = plugin.call(handler, fire.clone());
+                let outcome = plugin.call(handler, &fire);
                 lat.push(t0.elapsed());
                 assert!(outcome.is_ok(), "{outcome:?}");
             }

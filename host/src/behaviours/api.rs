@@ -1,7 +1,8 @@
-//! The host API as Rust functions, binding-neutral: the rhai binding (and later the WASM one)
-//! are thin layers over [`Api`]. Every call checks the behaviour's grants, is recorded in the
-//! running trace, and returns a [`HostError`] that names the behaviour and what it tried —
-//! host functions never panic.
+//! The host API as Rust functions, binding-neutral: what each host function does once its
+//! declaration ([`super::host_fns`]) has checked the grant and the arguments. Every call is
+//! recorded in the running trace and returns a [`HostError`] that names the behaviour and what
+//! it tried — host functions never panic. The bindings reach these only through the
+//! declarations, so no call skips its grant check.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,9 +20,6 @@ use crate::events::{Event, EventBus, MAX_EVENT_DEPTH};
 use crate::scheduler::TriggerSpec;
 use crate::sessions::{SessionError, SessionInfo, SessionStatus, Sessions};
 use crate::store::Store;
-
-/// Default timeout of `state` and `ping` when the script gives none.
-pub const DEFAULT_PAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What host calls fail with.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +172,8 @@ impl Api {
         }
     }
 
-    fn require(&self, call: &'static str, capability: Capability) -> Result<(), HostError> {
+    /// Refuses a call without its grant (recorded in the trace); [`super::host_fns`] asks it.
+    pub(crate) fn require(&self, call: &'static str, capability: Capability) -> Result<(), HostError> {
         if self.grants.contains(&capability) {
             Ok(())
         } else {
@@ -183,7 +182,8 @@ impl Api {
         }
     }
 
-    fn invalid(&self, call: &'static str, message: impl Into<String>) -> HostError {
+    /// An `invalid` error of `call`: the one place the behaviour's name is put before the message.
+    pub(crate) fn invalid(&self, call: &'static str, message: impl Into<String>) -> HostError {
         HostError::Invalid { behaviour: self.name.to_string(), call, message: message.into() }
     }
 
@@ -202,7 +202,7 @@ impl Api {
 
     /// `every`, `cron`, `after`, `on`. Timers other than `after` and event subscriptions are
     /// registered by the top level only.
-    pub fn declare(
+    pub(crate) fn declare(
         &self,
         call: &'static str,
         kind: TriggerKind,
@@ -226,18 +226,18 @@ impl Api {
         std::mem::take(&mut self.run_state().declared)
     }
 
-    pub fn default_tz(&self) -> chrono_tz::Tz {
+    pub(crate) fn default_tz(&self) -> chrono_tz::Tz {
         self.svc.default_tz
     }
 
     // ----- clock, randomness, log, config -------------------------------------------------
 
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.svc.clock.now()
     }
 
     /// A uniform integer in `[min, max]`.
-    pub fn random(&self, min: i64, max: i64) -> Result<i64, HostError> {
+    pub(crate) fn random(&self, min: i64, max: i64) -> Result<i64, HostError> {
         if min > max {
             return Err(
                 self.invalid("random", format!("the range {min}..{max} is backwards: give the smaller number first"))
@@ -247,11 +247,11 @@ impl Api {
     }
 
     /// A uniform index below `len` (for `pick`); `None` when `len` is 0.
-    pub fn pick_index(&self, len: usize) -> Option<usize> {
+    pub(crate) fn pick_index(&self, len: usize) -> Option<usize> {
         (len > 0).then(|| self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner).gen_range(0..len))
     }
 
-    pub fn log(&self, level: &str, message: &str) {
+    pub(crate) fn log(&self, level: &str, message: &str) {
         let b = &*self.name;
         match level {
             "error" => tracing::error!(behaviour = b, "{message}"),
@@ -263,25 +263,25 @@ impl Api {
     }
 
     /// `config(key)`: the behaviour's own `[behaviours.<name>.params]`.
-    pub fn config(&self, key: &str) -> Option<serde_json::Value> {
+    pub(crate) fn config(&self, key: &str) -> Option<serde_json::Value> {
         self.params.get(key).cloned()
     }
 
     // ----- kv --------------------------------------------------------------------------
 
-    pub fn kv_get(&self, key: &str) -> Result<Option<serde_json::Value>, HostError> {
+    pub(crate) fn kv_get(&self, key: &str) -> Result<Option<serde_json::Value>, HostError> {
         let out = self.svc.rt.block_on(self.svc.store.kv_get(&self.name, key));
         self.record("kv_get", key.to_string(), out.is_ok());
         out.map_err(|e| HostError::Store { behaviour: self.name.to_string(), call: "kv_get", message: e.to_string() })
     }
 
-    pub fn kv_set(&self, key: &str, value: serde_json::Value) -> Result<(), HostError> {
+    pub(crate) fn kv_set(&self, key: &str, value: serde_json::Value) -> Result<(), HostError> {
         let out = self.svc.rt.block_on(self.svc.store.kv_set(&self.name, key, value));
         self.record("kv_set", key.to_string(), out.is_ok());
         out.map_err(|e| HostError::Store { behaviour: self.name.to_string(), call: "kv_set", message: e.to_string() })
     }
 
-    pub fn kv_delete(&self, key: &str) -> Result<bool, HostError> {
+    pub(crate) fn kv_delete(&self, key: &str) -> Result<bool, HostError> {
         let out = self.svc.rt.block_on(self.svc.store.kv_delete(&self.name, key));
         self.record("kv_delete", key.to_string(), out.is_ok());
         out.map_err(|e| HostError::Store {
@@ -295,7 +295,7 @@ impl Api {
 
     /// `emit(event, data)`: publishes on the event bus, one level deeper than the event that
     /// triggered this run (dropped past [`MAX_EVENT_DEPTH`]).
-    pub fn emit(&self, name: &str, data: serde_json::Value) -> Result<(), HostError> {
+    pub(crate) fn emit(&self, name: &str, data: serde_json::Value) -> Result<(), HostError> {
         if name.is_empty() || name.contains(char::is_whitespace) || name.contains('*') {
             return Err(self.invalid(
                 "emit",
@@ -322,24 +322,20 @@ impl Api {
 
     // ----- sessions --------------------------------------------------------------------
 
-    pub fn sessions(&self) -> Result<Vec<SessionInfo>, HostError> {
-        self.require("sessions", Capability::SessionsRead)?;
+    pub(crate) fn sessions(&self) -> Result<Vec<SessionInfo>, HostError> {
         self.session_call("sessions", String::new(), self.svc.sessions.list())
     }
 
-    pub fn state(&self, id: &str, timeout: Duration) -> Result<String, HostError> {
-        self.require("state", Capability::SessionsRead)?;
+    pub(crate) fn state(&self, id: &str, timeout: Duration) -> Result<String, HostError> {
         self.session_call("state", id.to_string(), self.svc.sessions.state(id, timeout))
     }
 
-    pub fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, HostError> {
-        self.require("ping", Capability::SessionsRead)?;
+    pub(crate) fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, HostError> {
         self.session_call("ping", id.to_string(), self.svc.sessions.ping(id, timeout))
     }
 
     /// `resources(id)`: the last measurement of the session's browser, `null` when none.
-    pub fn resources(&self, id: &str) -> Result<serde_json::Value, HostError> {
-        self.require("resources", Capability::SessionsRead)?;
+    pub(crate) fn resources(&self, id: &str) -> Result<serde_json::Value, HostError> {
         let sessions = self.svc.sessions.clone();
         let known = async {
             crate::sessions::check_id(id)?;
@@ -353,8 +349,7 @@ impl Api {
         Ok(r.map(|r| serde_json::to_value(r).unwrap_or_default()).unwrap_or(serde_json::Value::Null))
     }
 
-    pub fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, HostError> {
-        self.require("send_text", Capability::SessionsSend)?;
+    pub(crate) fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, HostError> {
         let wid = crate::sessions::phone::to_wid(to).map_err(|source| HostError::Session {
             behaviour: self.name.to_string(),
             call: "send_text",
@@ -367,18 +362,15 @@ impl Api {
         )
     }
 
-    pub fn activity(&self, id: &str) -> Result<(), HostError> {
-        self.require("activity", Capability::SessionsControl)?;
+    pub(crate) fn activity(&self, id: &str) -> Result<(), HostError> {
         self.session_call("activity", id.to_string(), self.svc.sessions.activity(id))
     }
 
-    pub fn restart(&self, id: &str, reason: &str) -> Result<(), HostError> {
-        self.require("restart", Capability::SessionsControl)?;
+    pub(crate) fn restart(&self, id: &str, reason: &str) -> Result<(), HostError> {
         self.session_call("restart", format!("{id}: {reason}"), self.svc.sessions.restart(id, reason))
     }
 
-    pub fn mark(&self, id: &str, status: &str, reason: &str) -> Result<(), HostError> {
-        self.require("mark", Capability::SessionsControl)?;
+    pub(crate) fn mark(&self, id: &str, status: &str, reason: &str) -> Result<(), HostError> {
         let status: SessionStatus = status.parse().map_err(|source| HostError::Session {
             behaviour: self.name.to_string(),
             call: "mark",
@@ -389,22 +381,19 @@ impl Api {
 
     /// `pairing_code(id, phone)`: starts linking the session by phone number; the code to
     /// type on the phone (renewed while unlinked: `session.pairing_code`).
-    pub fn pairing_code(&self, id: &str, phone: &str) -> Result<String, HostError> {
-        self.require("pairing_code", Capability::SessionsControl)?;
+    pub(crate) fn pairing_code(&self, id: &str, phone: &str) -> Result<String, HostError> {
         self.session_call("pairing_code", format!("{id} for {phone}"), self.svc.sessions.pairing_code(id, phone))
     }
 
-    pub fn backup(&self, id: &str) -> Result<String, HostError> {
-        self.require("backup", Capability::SessionsControl)?;
+    pub(crate) fn backup(&self, id: &str) -> Result<String, HostError> {
         self.session_call("backup", id.to_string(), self.svc.sessions.backup(id))
     }
 
     /// `remove_orphan_folders(min_age)`: removes the folders under `data_dir/sessions` that
     /// belong to no session (see [`crate::sessions::orphans`] for what is never removed);
     /// returns their ids. A host that runs no browsers knows no folders and removes nothing.
-    pub fn remove_orphan_folders(&self, min_age: Duration) -> Result<Vec<String>, HostError> {
+    pub(crate) fn remove_orphan_folders(&self, min_age: Duration) -> Result<Vec<String>, HostError> {
         const CALL: &str = "remove_orphan_folders";
-        self.require(CALL, Capability::SessionsControl)?;
         if !self.svc.sessions.owns_folders() {
             self.record(CALL, "skipped: this host runs no sessions, so it cannot tell an orphan".into(), true);
             return Ok(Vec::new());
@@ -450,8 +439,7 @@ impl Api {
         Ok(swept.removed)
     }
 
-    pub fn touch(&self, id: &str) -> Result<(), HostError> {
-        self.require("touch", Capability::SessionsControl)?;
+    pub(crate) fn touch(&self, id: &str) -> Result<(), HostError> {
         self.session_call("touch", id.to_string(), self.svc.sessions.touch(id))
     }
 }
@@ -471,7 +459,7 @@ impl Api {
     }
 
     /// `raise(key, severity, template, vars, repeat_after)`: `queued` or `deduplicated`.
-    pub fn raise(
+    pub(crate) fn raise(
         &self,
         key: &str,
         severity: &str,
@@ -479,7 +467,6 @@ impl Api {
         vars: serde_json::Value,
         repeat_after: Duration,
     ) -> Result<&'static str, HostError> {
-        self.require("raise", Capability::Alerts)?;
         let out = self.alert_call(
             "raise",
             format!("{key} ({severity}, {template})"),
@@ -492,14 +479,12 @@ impl Api {
     }
 
     /// `resolve(key)`: whether a "resolved" notice was queued.
-    pub fn resolve(&self, key: &str) -> Result<bool, HostError> {
-        self.require("resolve", Capability::Alerts)?;
+    pub(crate) fn resolve(&self, key: &str) -> Result<bool, HostError> {
         self.alert_call("resolve", key.to_string(), self.svc.alerts.resolve(key))
     }
 
     /// `email(to, template, vars)`: a templated email; `to` empty → the default recipients.
-    pub fn email(&self, to: &str, template: &str, vars: serde_json::Value) -> Result<i64, HostError> {
-        self.require("email", Capability::Email)?;
+    pub(crate) fn email(&self, to: &str, template: &str, vars: serde_json::Value) -> Result<i64, HostError> {
         let to = (!to.is_empty()).then_some(to);
         self.alert_call(
             "email",
@@ -509,8 +494,7 @@ impl Api {
     }
 
     /// `health()`: the store's round trip and the data volume's free space.
-    pub fn health(&self) -> Result<serde_json::Value, HostError> {
-        self.require("health", Capability::Host)?;
+    pub(crate) fn health(&self) -> Result<serde_json::Value, HostError> {
         let store = self.svc.rt.block_on(self.svc.store.ping());
         let free = crate::fsutil::free_bytes(&self.svc.data_dir);
         self.record("health", String::new(), true);
@@ -523,8 +507,7 @@ impl Api {
     }
 
     /// `prune_events(older_than)`: deletes stored events older than that; returns how many.
-    pub fn prune_events(&self, older_than: Duration) -> Result<u64, HostError> {
-        self.require("prune_events", Capability::Host)?;
+    pub(crate) fn prune_events(&self, older_than: Duration) -> Result<u64, HostError> {
         let before = self.now() - chrono::Duration::from_std(older_than).unwrap_or_default();
         let out = self.svc.rt.block_on(self.svc.store.prune_events(before));
         self.record("prune_events", format!("before {before}"), out.is_ok());

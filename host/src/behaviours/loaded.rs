@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::api::Api;
+use super::input::Input;
 use super::rhai::{Script, ScriptError};
 use super::trace::Outcome;
 use super::trigger::TriggerDecl;
@@ -18,9 +19,9 @@ pub trait Loaded: Send + Sync {
     fn api(&self) -> &Arc<Api>;
     /// The triggers its top level declared.
     fn decls(&self) -> &[TriggerDecl];
-    /// Runs `handler` with `event` (the runner's JSON: `kind` `timer` or `event`). Blocking:
-    /// call from a blocking thread. Never panics; a trap or a limit is an [`Outcome`].
-    fn call(&self, handler: &str, event: serde_json::Value) -> Outcome;
+    /// Runs `handler` for `input` (a timer fire or an event). Blocking: call from a blocking
+    /// thread. Never panics; a trap or a limit is an [`Outcome`].
+    fn call(&self, handler: &str, input: &Input) -> Outcome;
     /// Stops the running handler as soon as possible (shutdown past its grace time).
     fn cut(&self);
     /// For plugins: `compiled` or `cache`, where its machine code came from.
@@ -37,9 +38,12 @@ pub(crate) enum Binding {
 }
 
 impl Binding {
+    /// `None` also for `*.d.rhai`: rhai definition files for editors (`scripts/vigil.d.rhai`,
+    /// written by `vigil defs`) are no behaviours.
     pub(crate) fn of(path: &Path) -> Option<Binding> {
+        let definitions = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".d.rhai"));
         match path.extension().and_then(|e| e.to_str()) {
-            Some("rhai") => Some(Binding::Rhai),
+            Some("rhai") if !definitions => Some(Binding::Rhai),
             Some("wasm") => Some(Binding::Wasm),
             _ => None,
         }
@@ -95,8 +99,8 @@ impl Loaded for Script {
     fn decls(&self) -> &[TriggerDecl] {
         &self.decls
     }
-    fn call(&self, handler: &str, event: serde_json::Value) -> Outcome {
-        Script::call(self, handler, event)
+    fn call(&self, handler: &str, input: &Input) -> Outcome {
+        Script::call(self, handler, input)
     }
     fn cut(&self) {
         Script::cut(self)

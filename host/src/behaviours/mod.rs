@@ -4,9 +4,12 @@
 //!
 //! - [`api`]: the host API as binding-neutral Rust (capability checks, call records).
 //! - [`capability`]: what a behaviour may be granted (`[behaviours.<name>] grants`).
+//! - [`host_fns`]: each host function declared once (arguments, types, defaults, grant, doc),
+//!   driving both bindings, `scripts/vigil.d.rhai` and the README's table.
 //! - [`rhai`]: the rhai binding: engine, limits, loading a script, calling a handler.
 //! - [`wasm`]: the WASM binding: WIT bindings, the shared engine and compile cache, plugins
 //!   with epoch deadlines and memory limits.
+//! - [`input`]: a handler's input, a timer fire or an event, typed for both bindings.
 //! - [`loaded`]: what both bindings' loaded versions offer the rest (a trait), and loading a
 //!   file by its extension.
 //! - [`trigger`]: trigger declarations and their stable keys.
@@ -21,6 +24,8 @@
 
 pub mod api;
 pub mod capability;
+pub(crate) mod host_fns;
+pub mod input;
 pub(crate) mod loaded;
 mod log_dedup;
 mod manager;

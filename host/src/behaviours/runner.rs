@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::input::{Input, TimerFire};
 use super::loaded::Loaded;
 use super::log_dedup::{LogDedup, Verdict};
 use super::status::Board;
@@ -74,7 +75,7 @@ struct State {
 struct Job {
     trigger: String,
     handler: String,
-    event: serde_json::Value,
+    input: Input,
     depth: u32,
 }
 
@@ -127,14 +128,11 @@ impl Runner {
                         trigger: fire.key.to_string(),
                         handler,
                         depth: 0,
-                        event: serde_json::json!({
-                            "kind": "timer",
-                            "trigger": &*fire.key,
-                            "scheduled": fire.scheduled.timestamp(),
-                            "fired": fire.fired.timestamp(),
-                            "scheduled_ms": fire.scheduled.timestamp_millis(),
-                            "fired_ms": fire.fired.timestamp_millis(),
-                            "catch_up": fire.catch_up,
+                        input: Input::Timer(TimerFire {
+                            trigger: fire.key.to_string(),
+                            scheduled: fire.scheduled,
+                            fired: fire.fired,
+                            catch_up: fire.catch_up,
                         }),
                     }
                 }
@@ -147,13 +145,7 @@ impl Runner {
                     trigger: ev.key,
                     handler: ev.handler,
                     depth: ev.event.depth,
-                    event: serde_json::json!({
-                        "kind": "event",
-                        "event": ev.event.name,
-                        "source": ev.event.source,
-                        "at": ev.event.at.timestamp(),
-                        "data": ev.event.data,
-                    }),
+                    input: Input::Event(ev.event),
                 }},
                 else => break,
             };
@@ -247,11 +239,11 @@ impl Runner {
         let t0 = Instant::now();
         let run_start = tokio::time::Instant::now();
         let s = script.clone();
-        let is_timer = job.event["kind"] == "timer";
-        let (handler, event, depth) = (job.handler.clone(), job.event, job.depth);
+        let is_timer = job.input.is_timer();
+        let (handler, input, depth) = (job.handler.clone(), job.input, job.depth);
         let mut join = tokio::task::spawn_blocking(move || {
             s.api().begin_run(depth);
-            let outcome = s.call(&handler, event);
+            let outcome = s.call(&handler, &input);
             let (calls, dropped, one_shots) = s.api().end_run();
             (outcome, calls, dropped, one_shots)
         });

@@ -90,6 +90,7 @@ mod tests {
     #[test]
     fn only_rhai_and_wasm_files_count() {
         assert!(is_script(Path::new("scripts/keepalive.rhai")));
+        assert!(!is_script(Path::new("scripts/vigil.d.rhai")), "definitions for editors are no behaviour");
         assert!(!is_script(Path::new("scripts/.keepalive.rhai.swp")));
         assert!(!is_script(Path::new("scripts/keepalive.rhai~")));
         assert!(!is_script(Path::new("scripts/4913")));

@@ -27,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the host (the default).
     Run,
+    /// Write `scripts/vigil.d.rhai`, the host functions with their docs for editors (see cli_defs).
+    Defs(crate::cli_defs::DefsArgs),
     /// Run the demo: the WhatsApp Web simulator, a host with two demo sessions that a pretend
     /// phone links, the default behaviours on short timings, and the dashboard.
     Demo {

@@ -1,7 +1,7 @@
 //! The rhai binding of the host API.
 //!
 //! - [`engine`]: one `Engine` per loaded script version, with the limits and the host
-//!   functions registered as thin wrappers over [`super::api::Api`].
+//!   functions registered from their declarations in [`super::host_fns`].
 //! - [`script`]: compiling a file, running its top level (which declares triggers), calling a
 //!   handler, and turning rhai's errors into located [`ScriptError`]s and trace outcomes.
 
@@ -10,5 +10,6 @@ mod script;
 
 pub use script::{Script, ScriptError};
 
+pub(crate) use engine::definitions;
 #[cfg(test)]
-pub(crate) use engine::host_function_names;
+pub(crate) use engine::host_signatures;

@@ -9,6 +9,7 @@ use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 
 use super::engine::{build, Budget};
 use crate::behaviours::api::Api;
+use crate::behaviours::input::Input;
 use crate::behaviours::trace::Outcome;
 use crate::behaviours::trigger::TriggerDecl;
 use crate::config::Limits;
@@ -119,8 +120,8 @@ impl Script {
         self.budget.cut.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Calls `handler` with `event` (if it takes a parameter). Blocking.
-    pub fn call(&self, handler: &str, event: serde_json::Value) -> Outcome {
+    /// Calls `handler` with `input` as a map (if it takes a parameter). Blocking.
+    pub fn call(&self, handler: &str, input: &Input) -> Outcome {
         let Some(&params) = self.handlers.get(handler) else {
             return Outcome::Error {
                 message: format!("handler `{handler}` is not defined in this version of the script"),
@@ -128,7 +129,7 @@ impl Script {
                 column: None,
             };
         };
-        let arg = rhai::serde::to_dynamic(event).unwrap_or(Dynamic::UNIT);
+        let arg = rhai::serde::to_dynamic(input.to_map()).unwrap_or(Dynamic::UNIT);
         let mut scope = self.scope.lock().expect("script scope");
         let opts = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         self.budget.start(self.limits.run_budget.0);

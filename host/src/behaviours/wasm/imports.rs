@@ -1,17 +1,17 @@
-//! The host side of the WIT imports. Each function converts its arguments, calls the same
-//! [`Api`] method the rhai binding calls (grant check, trace record, error naming the
-//! behaviour), and converts the result. Nothing here panics: every failure is a WIT `error`.
+//! The host side of the WIT imports. Each function only converts: the WIT's typed arguments
+//! into the declaration's ([`host_fns`], where the grant check, validation and defaults are,
+//! the same as for rhai), and the declaration's result into the WIT's type. Nothing here
+//! panics: every failure is a WIT `error`.
 
-use std::time::Duration;
+use serde_json::Value;
 
 use super::bindings::vigil::host::{alerts, clock, config, email, events, host, kv, log, sessions, triggers, types};
 use super::plugin::State;
-use crate::behaviours::api::{Api, HostError, DEFAULT_PAGE_TIMEOUT};
-use crate::behaviours::trigger::TriggerKind;
-use crate::duration::parse_duration;
-use crate::scheduler::{Missed, TriggerSpec};
+use crate::behaviours::api::HostError;
+use crate::behaviours::host_fns::{self as f, HostFn, Out};
 
 type Error = types::Error;
+type Arg = Option<Value>;
 
 fn error(e: HostError) -> Error {
     let kind = match e {
@@ -24,19 +24,80 @@ fn error(e: HostError) -> Error {
     Error { kind, message: e.to_string() }
 }
 
-fn invalid(api: &Api, call: &str, message: impl std::fmt::Display) -> Error {
-    Error { kind: types::ErrorKind::Invalid, message: format!("behaviour `{}`: {call}: {message}", api.name()) }
+fn s(text: String) -> Arg {
+    Some(Value::String(text))
 }
 
-fn timeout(api: &Api, call: &str, t: Option<String>) -> Result<Duration, Error> {
-    match t {
-        None => Ok(DEFAULT_PAGE_TIMEOUT),
-        Some(t) => parse_duration(&t).map_err(|e| invalid(api, call, e)),
+fn o(text: Option<String>) -> Arg {
+    text.map(Value::String)
+}
+
+fn n(v: i64) -> Arg {
+    Some(Value::from(v))
+}
+
+impl State {
+    /// Runs declaration `f` with `values` (argument `i` at `i`).
+    fn call(&self, f: &'static HostFn, values: Vec<Arg>) -> Result<Out, Error> {
+        f.invoke(&self.api, values, None).map_err(error)
+    }
+
+    /// A `json` argument (JSON text) as its value.
+    fn json(&self, f: &'static HostFn, text: &str) -> Result<Arg, Error> {
+        serde_json::from_str(text).map(Some).map_err(|e| error(self.api.invalid(f.name, format!("not JSON: {e}"))))
+    }
+
+    /// A result that is not the type the WIT declares: a host bug, reported, never a panic.
+    fn mismatch<T>(&self, f: &'static HostFn, out: Out) -> Result<T, Error> {
+        Err(error(self.api.invalid(f.name, format!("the host returned {out:?}, not the WIT's type (a host bug)"))))
+    }
+
+    /// Runs `f` and takes its result as the WIT's type `T`.
+    fn typed<T: TryFrom<Out, Error = Out>>(&self, f: &'static HostFn, values: Vec<Arg>) -> Result<T, Error> {
+        T::try_from(self.call(f, values)?).or_else(|out| self.mismatch(f, out))
+    }
+
+    /// A `json` result as JSON text; `none` for nothing.
+    fn json_out(&self, f: &'static HostFn, values: Vec<Arg>) -> Result<Option<String>, Error> {
+        match self.call(f, values)? {
+            Out::Json(v) => Ok(Some(v.to_string())),
+            Out::Nothing => Ok(None),
+            out => self.mismatch(f, out),
+        }
     }
 }
 
-fn json(api: &Api, call: &str, text: &str) -> Result<serde_json::Value, Error> {
-    serde_json::from_str(text).map_err(|e| invalid(api, call, format!("not JSON: {e}")))
+/// The results the WIT takes as they are (a mismatch is handed back, for [`State::mismatch`]).
+macro_rules! wit_type {
+    ($($t:ty: $p:pat => $v:expr;)*) => {$(
+        impl TryFrom<Out> for $t {
+            type Error = Out;
+            fn try_from(out: Out) -> Result<Self, Out> {
+                match out {
+                    $p => Ok($v),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+wit_type! {
+    (): Out::Unit => ();
+    String: Out::Str(s) => s;
+    bool: Out::Bool(b) => b;
+    i64: Out::Int(n) => n;
+    u64: Out::Count(n) => n;
+    Vec<String>: Out::Names(names) => names;
+}
+
+/// The value of a call the WIT declares infallible (no grant, no argument that can be wrong):
+/// an error would be a host bug, logged, and the neutral value returned.
+fn infallible<T: Default>(r: Result<T, Error>) -> T {
+    r.unwrap_or_else(|e| {
+        tracing::error!("a host function that cannot fail failed: {}", e.message);
+        T::default()
+    })
 }
 
 impl types::Host for State {}
@@ -49,108 +110,97 @@ impl log::Host for State {
             log::Level::Warn => "warn",
             log::Level::Error => "error",
         };
-        self.api.log(level, &message)
+        infallible(self.typed(&f::LOG, vec![s(level.into()), s(message)]))
     }
 }
 
 impl clock::Host for State {
     fn now(&mut self) -> i64 {
-        self.api.now().timestamp()
+        infallible(self.typed(&f::NOW, vec![]))
     }
 
     fn now_ms(&mut self) -> i64 {
-        self.api.now().timestamp_millis()
+        infallible(self.typed(&f::NOW_MS, vec![]))
     }
 
     fn duration(&mut self, text: String) -> Result<u64, Error> {
-        parse_duration(&text).map(|d| d.as_secs()).map_err(|e| invalid(&self.api, "duration", e))
+        self.typed(&f::DURATION, vec![s(text)])
     }
 
     fn random(&mut self, min: i64, max: i64) -> Result<i64, Error> {
-        self.api.random(min, max).map_err(error)
+        self.typed(&f::RANDOM, vec![n(min), n(max)])
     }
 
     fn pick(&mut self, items: Vec<String>) -> Option<String> {
-        let i = self.api.pick_index(items.len())?;
-        items.into_iter().nth(i)
+        let items = Some(Value::Array(items.into_iter().map(Value::String).collect()));
+        match infallible(self.call(&f::PICK, vec![items]).map(Some)) {
+            Some(Out::Json(Value::String(s))) => Some(s),
+            _ => None,
+        }
     }
 }
 
 impl config::Host for State {
     fn config(&mut self, key: String) -> Option<String> {
-        self.api.config(&key).map(|v| v.to_string())
+        infallible(self.json_out(&f::CONFIG, vec![s(key)]))
     }
 }
 
 impl kv::Host for State {
     fn kv_get(&mut self, key: String) -> Result<Option<String>, Error> {
-        Ok(self.api.kv_get(&key).map_err(error)?.map(|v| v.to_string()))
+        self.json_out(&f::KV_GET, vec![s(key)])
     }
 
     fn kv_set(&mut self, key: String, value: String) -> Result<(), Error> {
-        let v = json(&self.api, "kv_set", &value)?;
-        self.api.kv_set(&key, v).map_err(error)
+        let value = self.json(&f::KV_SET, &value)?;
+        self.typed(&f::KV_SET, vec![s(key), value])
     }
 
     fn kv_delete(&mut self, key: String) -> Result<bool, Error> {
-        self.api.kv_delete(&key).map_err(error)
+        self.typed(&f::KV_DELETE, vec![s(key)])
     }
 }
 
 impl events::Host for State {
     fn emit(&mut self, event: String, data: String) -> Result<(), Error> {
-        let v = json(&self.api, "emit", &data)?;
-        self.api.emit(&event, v).map_err(error)
+        let data = self.json(&f::EMIT, &data)?;
+        self.typed(&f::EMIT, vec![s(event), data])
     }
 }
 
 impl triggers::Host for State {
     fn every(&mut self, spec: String, handler: String, first: Option<String>) -> Result<(), Error> {
-        let spec = TriggerSpec::every(&spec, first.as_deref()).map_err(|e| invalid(&self.api, "every", e))?;
-        self.api.declare("every", TriggerKind::Timer(spec), &handler, None).map_err(error)
+        self.typed(&f::EVERY, vec![s(spec), s(handler), o(first)])
     }
 
     fn cron(&mut self, expr: String, handler: String, tz: Option<String>, missed: Option<String>) -> Result<(), Error> {
-        let tz = tz.unwrap_or_else(|| self.api.default_tz().name().to_string());
-        let missed = match missed {
-            None => Missed::Skip,
-            Some(m) => m.parse::<Missed>().map_err(|e| invalid(&self.api, "cron", e))?,
-        };
-        let spec = TriggerSpec::cron(&expr, &tz, missed).map_err(|e| invalid(&self.api, "cron", e))?;
-        self.api.declare("cron", TriggerKind::Timer(spec), &handler, None).map_err(error)
+        self.typed(&f::CRON, vec![s(expr), s(handler), o(tz), o(missed)])
     }
 
     fn after(&mut self, delay: String, handler: String) -> Result<(), Error> {
-        let spec = TriggerSpec::after(&delay).map_err(|e| invalid(&self.api, "after", e))?;
-        self.api.declare("after", TriggerKind::Timer(spec), &handler, None).map_err(error)
+        self.typed(&f::AFTER, vec![s(delay), s(handler)])
     }
 
     fn on(&mut self, pattern: String, handler: String) -> Result<(), Error> {
-        if pattern.is_empty() || pattern.contains(char::is_whitespace) {
-            return Err(invalid(
-                &self.api,
-                "on",
-                format!("bad event pattern `{pattern}`: use a name (`session.ready`), a prefix (`session.*`) or `*`"),
-            ));
-        }
-        self.api.declare("on", TriggerKind::Event(pattern), &handler, None).map_err(error)
+        self.typed(&f::ON, vec![s(pattern), s(handler)])
     }
 }
 
 impl sessions::Host for State {
     fn sessions(&mut self) -> Result<Vec<sessions::Session>, Error> {
-        Ok(self
-            .api
-            .sessions()
-            .map_err(error)?
+        let list = match self.call(&f::SESSIONS, vec![])? {
+            Out::Sessions(list) => list,
+            out => return self.mismatch(&f::SESSIONS, out),
+        };
+        Ok(list
             .into_iter()
             .map(|s| sessions::Session {
                 id: s.id,
                 label: s.label,
                 phone: s.phone,
-                status: s.status.as_str().to_string(),
+                status: s.status,
                 wa_state: s.wa_state,
-                last_seen: s.last_seen.map(|t| t.timestamp()),
+                last_seen: s.last_seen,
                 owner: s.owner,
                 error: s.error,
                 running: s.running,
@@ -158,51 +208,48 @@ impl sessions::Host for State {
             .collect())
     }
 
-    fn state(&mut self, id: String, timeout_: Option<String>) -> Result<String, Error> {
-        let t = timeout(&self.api, "state", timeout_)?;
-        self.api.state(&id, t).map_err(error)
+    fn state(&mut self, id: String, timeout: Option<String>) -> Result<String, Error> {
+        self.typed(&f::STATE, vec![s(id), o(timeout)])
     }
 
     fn resources(&mut self, id: String) -> Result<String, Error> {
-        self.api.resources(&id).map(|v| v.to_string()).map_err(error)
+        Ok(self.json_out(&f::RESOURCES, vec![s(id)])?.unwrap_or_else(|| "null".into()))
     }
 
-    fn ping(&mut self, id: String, timeout_: Option<String>) -> Result<u64, Error> {
-        let t = timeout(&self.api, "ping", timeout_)?;
-        self.api.ping(&id, t).map(|d| d.as_millis() as u64).map_err(error)
+    fn ping(&mut self, id: String, timeout: Option<String>) -> Result<u64, Error> {
+        self.typed(&f::PING, vec![s(id), o(timeout)])
     }
 
     fn send_text(&mut self, id: String, to: String, text: String, key: Option<String>) -> Result<String, Error> {
-        self.api.send_text(&id, &to, &text, key.as_deref()).map_err(error)
+        self.typed(&f::SEND_TEXT, vec![s(id), s(to), s(text), o(key)])
     }
 
     fn activity(&mut self, id: String) -> Result<(), Error> {
-        self.api.activity(&id).map_err(error)
+        self.typed(&f::ACTIVITY, vec![s(id)])
     }
 
     fn restart(&mut self, id: String, reason: String) -> Result<(), Error> {
-        self.api.restart(&id, &reason).map_err(error)
+        self.typed(&f::RESTART, vec![s(id), s(reason)])
     }
 
     fn mark(&mut self, id: String, status: String, reason: String) -> Result<(), Error> {
-        self.api.mark(&id, &status, &reason).map_err(error)
+        self.typed(&f::MARK, vec![s(id), s(status), s(reason)])
     }
 
     fn touch(&mut self, id: String) -> Result<(), Error> {
-        self.api.touch(&id).map_err(error)
+        self.typed(&f::TOUCH, vec![s(id)])
     }
 
     fn pairing_code(&mut self, id: String, phone: String) -> Result<String, Error> {
-        self.api.pairing_code(&id, &phone).map_err(error)
+        self.typed(&f::PAIRING_CODE, vec![s(id), s(phone)])
     }
 
     fn backup(&mut self, id: String) -> Result<String, Error> {
-        self.api.backup(&id).map_err(error)
+        self.typed(&f::BACKUP, vec![s(id)])
     }
 
     fn remove_orphan_folders(&mut self, min_age: String) -> Result<Vec<String>, Error> {
-        let d = parse_duration(&min_age).map_err(|e| invalid(&self.api, "remove_orphan_folders", e))?;
-        self.api.remove_orphan_folders(d).map_err(error)
+        self.typed(&f::REMOVE_ORPHAN_FOLDERS, vec![s(min_age)])
     }
 }
 
@@ -215,30 +262,28 @@ impl alerts::Host for State {
         vars: String,
         repeat_after: String,
     ) -> Result<String, Error> {
-        let vars = json(&self.api, "raise", &vars)?;
-        let repeat = parse_duration(&repeat_after).map_err(|e| invalid(&self.api, "raise", e))?;
-        self.api.raise(&key, &severity, &template, vars, repeat).map(str::to_string).map_err(error)
+        let vars = self.json(&f::RAISE, &vars)?;
+        self.typed(&f::RAISE, vec![s(key), s(severity), s(template), vars, s(repeat_after)])
     }
 
     fn resolve(&mut self, key: String) -> Result<bool, Error> {
-        self.api.resolve(&key).map_err(error)
+        self.typed(&f::RESOLVE, vec![s(key)])
     }
 }
 
 impl email::Host for State {
     fn email(&mut self, to: String, template: String, vars: String) -> Result<i64, Error> {
-        let vars = json(&self.api, "email", &vars)?;
-        self.api.email(&to, &template, vars).map_err(error)
+        let vars = self.json(&f::EMAIL, &vars)?;
+        self.typed(&f::EMAIL, vec![s(to), s(template), vars])
     }
 }
 
 impl host::Host for State {
     fn health(&mut self) -> Result<String, Error> {
-        self.api.health().map(|v| v.to_string()).map_err(error)
+        Ok(self.json_out(&f::HEALTH, vec![])?.unwrap_or_else(|| "null".into()))
     }
 
     fn prune_events(&mut self, older_than: String) -> Result<u64, Error> {
-        let d = parse_duration(&older_than).map_err(|e| invalid(&self.api, "prune_events", e))?;
-        self.api.prune_events(d).map_err(error)
+        self.typed(&f::PRUNE_EVENTS, vec![s(older_than)])
     }
 }

@@ -20,12 +20,14 @@ use super::bindings::exports::vigil::host::plugin as guest;
 use super::bindings::{check_version, Behaviour};
 use super::runtime::{CacheUse, Runtime};
 use crate::behaviours::api::Api;
+use crate::behaviours::input::{Input, TimerFire};
 use crate::behaviours::loaded::Loaded;
 use crate::behaviours::rhai::ScriptError;
 use crate::behaviours::trace::Outcome;
 use crate::behaviours::trigger::TriggerDecl;
 use crate::config::Limits;
 use crate::duration::format_duration;
+use crate::events::Event;
 
 /// What stopped a call, when it was the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,22 +233,17 @@ fn first_line(e: &wasmtime::Error) -> String {
     format!("{e:#}").lines().next().unwrap_or_default().to_string()
 }
 
-fn timer_fire(event: &serde_json::Value) -> guest::TimerFire {
+fn timer_fire(t: &TimerFire) -> guest::TimerFire {
     guest::TimerFire {
-        trigger: event["trigger"].as_str().unwrap_or_default().to_string(),
-        scheduled: event["scheduled"].as_i64().unwrap_or_default(),
-        fired: event["fired"].as_i64().unwrap_or_default(),
-        catch_up: event["catch_up"].as_bool().unwrap_or(false),
+        trigger: t.trigger.clone(),
+        scheduled: t.scheduled.timestamp(),
+        fired: t.fired.timestamp(),
+        catch_up: t.catch_up,
     }
 }
 
-fn guest_event(event: &serde_json::Value) -> guest::Event {
-    guest::Event {
-        event: event["event"].as_str().unwrap_or_default().to_string(),
-        source: event["source"].as_str().unwrap_or_default().to_string(),
-        at: event["at"].as_i64().unwrap_or_default(),
-        data: event["data"].to_string(),
-    }
+fn guest_event(e: &Event) -> guest::Event {
+    guest::Event { event: e.name.clone(), source: e.source.clone(), at: e.at.timestamp(), data: e.data.to_string() }
 }
 
 impl Loaded for Plugin {
@@ -269,7 +266,7 @@ impl Loaded for Plugin {
         })
     }
 
-    fn call(&self, handler: &str, event: serde_json::Value) -> Outcome {
+    fn call(&self, handler: &str, input: &Input) -> Outcome {
         let mut slot = self.instance.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             match instantiate(&self.runtime, &self.component, &self.api, &self.limits, &self.cut) {
@@ -284,12 +281,15 @@ impl Loaded for Plugin {
             }
         }
         let instance = slot.as_mut().expect("instance present");
-        let result = if event["kind"] == "event" {
-            let ev = guest_event(&event);
-            run(instance, &self.limits, |b, s| b.vigil_host_plugin().call_on_event(s, handler, &ev))
-        } else {
-            let fire = timer_fire(&event);
-            run(instance, &self.limits, |b, s| b.vigil_host_plugin().call_on_timer(s, handler, &fire))
+        let result = match input {
+            Input::Event(e) => {
+                let ev = guest_event(e);
+                run(instance, &self.limits, |b, s| b.vigil_host_plugin().call_on_event(s, handler, &ev))
+            }
+            Input::Timer(t) => {
+                let fire = timer_fire(t);
+                run(instance, &self.limits, |b, s| b.vigil_host_plugin().call_on_timer(s, handler, &fire))
+            }
         };
         let trapped = result.is_err();
         let outcome = classify(&mut instance.store, result, &self.limits);
