@@ -46,6 +46,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/alerts"),
     ("GET", "/api/alerts/outbox"),
     ("GET", "/api/webhooks/deliveries"),
+    ("GET", "/api/cluster"),
 ];
 
 async fn error_of(r: reqwest::Response) -> (StatusCode, String) {

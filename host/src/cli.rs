@@ -90,6 +90,11 @@ pub enum Command {
         #[command(subcommand)]
         what: NewWhat,
     },
+    /// Cluster mode: the nodes, leases and placement, from the running host.
+    Cluster {
+        #[command(subcommand)]
+        action: crate::cli_cluster::ClusterAction,
+    },
     /// Session owners: who is emailed about their sessions.
     Owner {
         #[command(subcommand)]
@@ -381,6 +386,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Cluster { action } => crate::cli_cluster::main(cli.config.as_deref(), action).await,
         Command::Owner { action } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             match owner(&config, action).await {

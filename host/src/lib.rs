@@ -28,7 +28,7 @@
 //! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it); [`cli_tokens`]:
-//!   `vigil owner token …`.
+//!   `vigil owner token …`; [`cli_cluster`]: `vigil cluster status`.
 //!
 //! # Features
 //! - `demo` (default): `vigil demo`, which links the WhatsApp Web simulator of `tests/simulator`.
@@ -42,6 +42,7 @@ pub mod api;
 pub mod behaviours;
 pub mod check;
 pub mod cli;
+pub mod cli_cluster;
 pub mod cli_tokens;
 pub mod clock;
 pub mod cluster;

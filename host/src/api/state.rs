@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
     pub config_owners: std::collections::BTreeMap<String, String>,
+    /// This host's part in the cluster, when cluster mode is on (set once at start).
+    pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
 }
 
 impl ApiState {
@@ -65,8 +67,15 @@ impl ApiState {
                 shutdown: parts.shutdown,
                 metrics,
                 config_owners: parts.config_owners,
+                cluster: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Cluster mode: `GET /api/cluster` answers from `cluster` (set once; later calls are
+    /// ignored).
+    pub fn set_cluster(&self, cluster: crate::cluster::Cluster) {
+        let _ = self.inner.cluster.set(cluster);
     }
 
     /// The state of a running host: its store, behaviours, bus and clock, with `sessions`
