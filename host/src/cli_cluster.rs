@@ -86,13 +86,8 @@ pub fn render(body: &serde_json::Value) -> String {
         Ok(r) => r,
         Err(e) => return format!("the host answered a cluster report this vigil cannot read ({e}): {body}\n"),
     };
-    let mut rows = vec![vec![
-        "NODE".to_string(),
-        "CAPACITY".into(),
-        "SESSIONS".into(),
-        "LAST HEARTBEAT".into(),
-        "STATE".into(),
-    ]];
+    let mut rows =
+        vec![vec!["NODE".to_string(), "CAPACITY".into(), "SESSIONS".into(), "LAST HEARTBEAT".into(), "STATE".into()]];
     for n in &r.nodes {
         let state = match (n.alive, n.draining) {
             (true, false) => "alive",
@@ -115,13 +110,7 @@ pub fn render(body: &serde_json::Value) -> String {
         ago(r.lease_ttl_ms)
     );
     out.push_str(&table(&rows));
-    let mut rows = vec![vec![
-        "SESSION".to_string(),
-        "NODE".into(),
-        "EPOCH".into(),
-        "LEASE".into(),
-        "STATUS".into(),
-    ]];
+    let mut rows = vec![vec!["SESSION".to_string(), "NODE".into(), "EPOCH".into(), "LEASE".into(), "STATUS".into()]];
     for p in &r.placement {
         let lease = r.leases.iter().find(|l| l.session == p.session);
         let state = match lease {
@@ -145,8 +134,7 @@ pub fn render(body: &serde_json::Value) -> String {
 
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map(Vec::len).unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..cols).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for r in rows {
         let line: Vec<String> = r.iter().zip(&widths).map(|(v, &w)| format!("{v:<w$}")).collect();

@@ -10,9 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::Cluster;
-use crate::sessions::{
-    BackupInfo, Resources, SessionControl, SessionError, SessionInfo, SessionStatus, Sessions,
-};
+use crate::sessions::{BackupInfo, Resources, SessionControl, SessionError, SessionInfo, SessionStatus, Sessions};
 
 /// The session manager, with creation placed by the cluster.
 pub struct PlacedSessions {

@@ -58,7 +58,11 @@ impl FencedRecords {
 impl FencedRecords {
     /// The sent-message record under the same epochs (a refused send kills that browser too).
     pub(crate) fn sent_log(&self) -> super::sent::FencedSent {
-        super::sent::FencedSent { store: self.store.clone(), epochs: self.epochs.clone(), refused: self.refused.clone() }
+        super::sent::FencedSent {
+            store: self.store.clone(),
+            epochs: self.epochs.clone(),
+            refused: self.refused.clone(),
+        }
     }
 }
 

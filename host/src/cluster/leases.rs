@@ -103,7 +103,12 @@ pub(crate) async fn claim(
 
 /// Claims `session`'s lease for `node` if it is free (a session just created); `None` when
 /// another host holds it. The primary key settles a race with another host's claim.
-pub(crate) async fn claim_one(pool: &AnyPool, node: &str, session: &str, ttl_ms: i64) -> Result<Option<i64>, ClusterError> {
+pub(crate) async fn claim_one(
+    pool: &AnyPool,
+    node: &str,
+    session: &str,
+    ttl_ms: i64,
+) -> Result<Option<i64>, ClusterError> {
     let row = sqlx::query(concat!(
         "INSERT INTO leases (session_id, node, epoch, expires_ms, acquired_ms) SELECT $1, $2, 1, ",
         now_ms!(),

@@ -34,9 +34,9 @@ impl FencedSent {
     }
 
     fn epoch(&self, session: &str) -> Result<i64, SentLogError> {
-        self.epochs.get(session).ok_or_else(|| {
-            Self::err(session, "send refused: this host holds no lease for it (another host runs it)")
-        })
+        self.epochs
+            .get(session)
+            .ok_or_else(|| Self::err(session, "send refused: this host holds no lease for it (another host runs it)"))
     }
 }
 
