@@ -49,6 +49,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/silences"),
     ("POST", "/api/silences"),
     ("DELETE", "/api/silences/main"),
+    ("GET", "/api/cluster"),
 ];
 
 async fn error_of(r: reqwest::Response) -> (StatusCode, String) {

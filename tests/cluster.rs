@@ -1,6 +1,7 @@
 //! Cluster mode without a browser: a bad `[cluster]` stops `vigil run` with the fix named, and
 //! nothing is written. The leases themselves are tested on a real PostgreSQL in
-//! `host/src/cluster/tests.rs`, the whole of it end to end in `cluster_e2e.rs`.
+//! `host/src/cluster/tests.rs`, the whole of it end to end in `cluster_e2e.rs` and
+//! `cluster_ops_e2e.rs`. A single host's `GET /api/cluster` says cluster mode is off.
 
 use vigil_tests::vigil_command;
 
@@ -36,4 +37,15 @@ fn a_lease_ttl_under_three_seconds_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("lease_ttl = 1s: use at least 3s"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_single_host_says_cluster_mode_is_off() {
+    let h = vigil_tests::api::ApiHost::start(&[], Some(vigil_tests::api::TOKEN)).await;
+    let r = h.get("/api/cluster").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["enabled"], false, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("cluster mode is off on this host"), "{body}");
+    h.stop().await;
 }

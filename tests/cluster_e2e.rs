@@ -20,13 +20,13 @@ use vigil_tests::{assert_no_leftovers, processes_mentioning, sessions_toml, simu
 
 /// The lease TTL, 6 s unless `VIGIL_TEST_CLUSTER_TTL` says otherwise (to measure failover at
 /// production TTLs: `VIGIL_TEST_CLUSTER_TTL=15 tests/run -E 'test(chromium_cluster)'`).
-fn ttl_s() -> u64 {
+pub(crate) fn ttl_s() -> u64 {
     std::env::var("VIGIL_TEST_CLUSTER_TTL").ok().and_then(|v| v.parse().ok()).unwrap_or(6)
 }
-const BUCKET: &str = "vigil-snapshots";
+pub(crate) const BUCKET: &str = "vigil-snapshots";
 
 /// `psql -At` of `query` on `url`: rows of `|`-separated fields.
-fn sql(url: &str, query: &str) -> Vec<Vec<String>> {
+pub(crate) fn sql(url: &str, query: &str) -> Vec<Vec<String>> {
     let out = Command::new("psql").arg(url).args(["-v", "ON_ERROR_STOP=1", "-Atc", query]).output().expect("psql runs");
     assert!(out.status.success(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout)
@@ -36,18 +36,18 @@ fn sql(url: &str, query: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn one(url: &str, query: &str) -> String {
+pub(crate) fn one(url: &str, query: &str) -> String {
     sql(url, query).into_iter().next().and_then(|r| r.into_iter().next()).unwrap_or_default()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The S3-compatible server, killed when dropped.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Moto {
@@ -57,7 +57,7 @@ impl Drop for Moto {
     }
 }
 
-async fn moto() -> Moto {
+pub(crate) async fn moto() -> Moto {
     let port = free_port();
     let child = Command::new("moto_server")
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -79,14 +79,14 @@ async fn moto() -> Moto {
     }
 }
 
-struct Node {
-    name: String,
-    dir: PathBuf,
-    child: Option<Child>,
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) child: Option<Child>,
 }
 
 impl Node {
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.as_ref().expect("running").id() as i32
     }
 }
@@ -117,7 +117,7 @@ fn spawn(node: &mut Node, db: &str, s3_port: u16) {
 }
 
 /// The S3 client's environment for the moto server on `port`.
-fn s3_env(port: u16) -> Vec<(&'static str, String)> {
+pub(crate) fn s3_env(port: u16) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -128,7 +128,7 @@ fn s3_env(port: u16) -> Vec<(&'static str, String)> {
 }
 
 /// The process and every descendant of `pid` (its browsers), from `/proc`.
-fn tree(pid: i32) -> Vec<i32> {
+pub(crate) fn tree(pid: i32) -> Vec<i32> {
     let mut all = vec![pid];
     let mut i = 0;
     while i < all.len() {
@@ -147,7 +147,7 @@ fn tree(pid: i32) -> Vec<i32> {
     all
 }
 
-fn signal_all(pids: &[i32], sig: i32) {
+pub(crate) fn signal_all(pids: &[i32], sig: i32) {
     for &p in pids {
         // SAFETY: plain syscall on processes of this test.
         unsafe {
@@ -157,7 +157,7 @@ fn signal_all(pids: &[i32], sig: i32) {
 }
 
 /// Waits until `check` returns `Some`, polling every 100 ms.
-async fn until<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) async fn until<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + within;
     loop {
         if let Some(v) = check() {
@@ -169,7 +169,7 @@ async fn until<T>(within: Duration, what: &str, mut check: impl FnMut() -> Optio
 }
 
 /// `(node, epoch)` of `id`'s live lease.
-fn lease(db: &str, id: &str) -> Option<(String, i64)> {
+pub(crate) fn lease(db: &str, id: &str) -> Option<(String, i64)> {
     let q = format!(
         "SELECT node, epoch FROM leases WHERE session_id = '{id}' AND node IS NOT NULL \
          AND expires_ms > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
@@ -177,11 +177,11 @@ fn lease(db: &str, id: &str) -> Option<(String, i64)> {
     sql(db, &q).into_iter().next().map(|r| (r[0].clone(), r[1].parse().unwrap()))
 }
 
-fn status(db: &str, id: &str) -> String {
+pub(crate) fn status(db: &str, id: &str) -> String {
     one(db, &format!("SELECT status FROM sessions WHERE id = '{id}'"))
 }
 
-fn logs(nodes: &[Node]) -> String {
+pub(crate) fn logs(nodes: &[Node]) -> String {
     nodes
         .iter()
         .map(|n| format!("--- {} ---\n{}", n.name, std::fs::read_to_string(n.dir.join("run.log")).unwrap_or_default()))

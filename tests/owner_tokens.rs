@@ -116,6 +116,7 @@ async fn owner_tokens_are_scoped(h: ApiHost, db_text: impl Fn() -> String) {
         (Method::GET, "/api/alerts/outbox"),
         (Method::GET, "/metrics"),
         (Method::GET, "/readyz"),
+        (Method::GET, "/api/cluster"),
     ] {
         let (status, m) =
             error_of(as_owner(&h, &ana, method.clone(), path).json(&json!({})).send().await.unwrap()).await;

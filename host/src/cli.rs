@@ -195,6 +195,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Cluster { action } => crate::cli_cluster::main(cli.config.as_deref(), action).await,
         Command::Owner { action } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             match owner(&config, action).await {

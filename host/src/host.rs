@@ -289,7 +289,7 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
     };
     let api = if api_config.enabled {
         let token = options.api_token.or_else(crate::api::token_from_env);
-        match start_api(&host, &sessions, &api_config, token, shutdown.clone()).await {
+        match start_api(&host, &sessions, cluster.as_ref(), &api_config, token, shutdown.clone()).await {
             Ok(task) => Some(task),
             Err(e) => {
                 shutdown.cancel();
@@ -323,6 +323,7 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
 async fn start_api(
     host: &Host,
     sessions: &SessionManager,
+    cluster: Option<&crate::cluster::Cluster>,
     config: &crate::config::ApiConfig,
     token: Option<String>,
     shutdown: CancellationToken,
@@ -330,13 +331,21 @@ async fn start_api(
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| {
         format!("cannot listen on {} for the HTTP API (set [api] listen or VIGIL_API__LISTEN)", config.listen)
     })?;
+    let mut control: Arc<dyn crate::sessions::SessionControl> = Arc::new(sessions.clone());
+    if let Some(c) = cluster {
+        // Cluster mode: a session created here is placed on the least-loaded host.
+        control = Arc::new(crate::cluster::PlacedSessions::new(control, c.clone()));
+    }
     let state = crate::api::ApiState::for_host(
         host,
-        Arc::new(sessions.clone()),
+        control,
         token,
         usize::try_from(config.max_body.0).unwrap_or(usize::MAX),
         shutdown.clone(),
     );
+    if let Some(c) = cluster {
+        state.set_cluster(c.clone());
+    }
     Ok(tokio::spawn(async move {
         if let Err(e) = crate::api::serve(state, listener, shutdown).await {
             tracing::error!("the HTTP API stopped: {e}");

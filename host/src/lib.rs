@@ -30,7 +30,8 @@
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
 //! - [`cli`]: the command line (the binary only parses and calls into it); [`cli_tokens`]:
 //!   `vigil owner token …`; [`cli_schema`]: `vigil schema`; [`cli_init`]: `vigil init`;
-//!   [`cli_silence`]: `vigil silence …` (through the host's API); [`cli_defs`]: `vigil defs`.
+//!   [`cli_silence`]: `vigil silence …` (through the host's API); [`cli_defs`]: `vigil defs`;
+//!   [`cli_cluster`]: `vigil cluster status`.
 //!
 //! # Features
 //! - `demo` (default): `vigil demo`, which links the WhatsApp Web simulator of `tests/simulator`.
@@ -49,6 +50,7 @@ pub mod cli_init;
 pub mod cli_schema;
 pub mod cli_silence;
 pub mod cli_defs;
+pub mod cli_cluster;
 pub mod cli_tokens;
 pub mod clock;
 pub mod cluster;

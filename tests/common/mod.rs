@@ -7,6 +7,7 @@ pub mod broken;
 pub mod pg;
 pub mod recorder;
 pub mod smtp;
+pub mod tcp_proxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -18,6 +18,7 @@
 //! - `metrics`: counters fed by the event bus, and `/metrics` (Prometheus text 0.0.4).
 //! - `events`: the WebSocket `/events`.
 //! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text).
+//! - `cluster`: `GET /api/cluster`, the nodes, leases and placement in cluster mode.
 //! - `owners`, `behaviours`, `alerts`: their `/api/...` routes; `webhooks`: the deliveries
 //!   waiting in the store.
 //! - `silences`: `/api/silences`, silences that hold alert emails while they last.
@@ -26,6 +27,7 @@
 mod alerts;
 mod auth;
 mod behaviours;
+mod cluster;
 mod error;
 mod events;
 mod health;

@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::state::ApiState;
-use super::{alerts, auth, behaviours, events, health, metrics, owners, scope, sessions, silences, tokens, webhooks};
+use super::{
+    alerts, auth, behaviours, cluster, events, health, metrics, owners, scope, sessions, silences, tokens, webhooks,
+};
 
 /// The environment variable the bearer token comes from (never a file, never a default).
 pub const TOKEN_ENV: &str = "VIGIL_API_TOKEN";
@@ -54,6 +56,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/webhooks/deliveries", get(webhooks::deliveries))
         .route("/api/silences", get(silences::list).post(silences::create))
         .route("/api/silences/{id}", delete(silences::expire))
+        .route("/api/cluster", get(cluster::status))
         // Layers run outside in: the token first, then what its scope reaches.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), scope::enforce))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));

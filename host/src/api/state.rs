@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     pub metrics: Metrics,
     pub config_owners: std::collections::BTreeMap<String, String>,
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// This host's part in the cluster, when cluster mode is on (set once at start).
+    pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
 }
 
 impl ApiState {
@@ -69,8 +71,15 @@ impl ApiState {
                 metrics,
                 config_owners: parts.config_owners,
                 alerts: parts.alerts,
+                cluster: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Cluster mode: `GET /api/cluster` answers from `cluster` (set once; later calls are
+    /// ignored).
+    pub fn set_cluster(&self, cluster: crate::cluster::Cluster) {
+        let _ = self.inner.cluster.set(cluster);
     }
 
     /// The state of a running host: its store, behaviours, bus and clock, with `sessions`

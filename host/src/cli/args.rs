@@ -84,6 +84,11 @@ pub enum Command {
         #[command(subcommand)]
         what: NewWhat,
     },
+    /// Cluster mode: the nodes, leases and placement, from the running host.
+    Cluster {
+        #[command(subcommand)]
+        action: crate::cli_cluster::ClusterAction,
+    },
     /// Session owners: who is emailed about their sessions.
     Owner {
         #[command(subcommand)]

@@ -55,6 +55,17 @@ impl FencedRecords {
     }
 }
 
+impl FencedRecords {
+    /// The sent-message record under the same epochs (a refused send kills that browser too).
+    pub(crate) fn sent_log(&self) -> super::sent::FencedSent {
+        super::sent::FencedSent {
+            store: self.store.clone(),
+            epochs: self.epochs.clone(),
+            refused: self.refused.clone(),
+        }
+    }
+}
+
 #[async_trait]
 impl SessionRecords for FencedRecords {
     async fn load_all(&self) -> Result<Vec<SessionRecord>, RecordsError> {

@@ -101,6 +101,35 @@ pub(crate) async fn claim(
     Ok(got)
 }
 
+/// Claims `session`'s lease for `node` if it is free (a session just created); `None` when
+/// another host holds it. The primary key settles a race with another host's claim.
+pub(crate) async fn claim_one(
+    pool: &AnyPool,
+    node: &str,
+    session: &str,
+    ttl_ms: i64,
+) -> Result<Option<i64>, ClusterError> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO leases (session_id, node, epoch, expires_ms, acquired_ms) SELECT $1, $2, 1, ",
+        now_ms!(),
+        " + $3, ",
+        now_ms!(),
+        " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1) \
+         ON CONFLICT (session_id) DO UPDATE SET node = excluded.node, epoch = leases.epoch + 1, \
+         expires_ms = excluded.expires_ms, acquired_ms = excluded.acquired_ms \
+         WHERE leases.node IS NULL OR leases.expires_ms <= ",
+        now_ms!(),
+        " RETURNING epoch"
+    ))
+    .bind(session)
+    .bind(node)
+    .bind(ttl_ms)
+    .fetch_optional(pool)
+    .await
+    .map_err(db("claiming the lease of a new session"))?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 /// Releases `session`'s lease if `node` still holds it under `epoch`.
 pub(crate) async fn release(pool: &AnyPool, node: &str, session: &str, epoch: i64) -> Result<bool, ClusterError> {
     let r =

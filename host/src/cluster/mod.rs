@@ -14,26 +14,39 @@
 //! - `nodes`: the `nodes` table: heartbeats, capacity, who is alive.
 //! - `leases`: claim, renew, release (SQL).
 //! - `fence`: [`FencedRecords`], the session records written only under the current epoch.
+//! - `sent`: [`FencedSent`], the sent-message record (idempotency keys) under the epoch.
 //! - `placement`: the loop that heartbeats, renews, claims (spread evenly) and self-fences.
+//! - `spread`: which host claims which free session (water-filling, least-loaded first),
+//!   and the placement of a session created through the API.
 //! - `snapshots`: profile snapshots (the backups' format) in object storage, restored on
 //!   takeover, a corrupt one refused by its checksums.
+//! - `create`: [`PlacedSessions`], the API's sessions: a new one is placed, not started
+//!   where it was created.
 //! - `drain`: SIGTERM: close the browsers, upload their snapshots, release the leases.
+//! - `status`: [`ClusterReport`], what `GET /api/cluster` and `vigil cluster status` show.
 //! - `runner`: [`SessionRunner`], what the cluster needs of the session manager.
 
+mod create;
 mod drain;
 mod fence;
 mod leases;
 mod nodes;
 mod placement;
 mod runner;
+mod sent;
 mod snapshots;
+mod spread;
+mod status;
 
+pub use create::PlacedSessions;
 pub use fence::FencedRecords;
 pub use leases::LeaseRow;
 pub use nodes::NodeRow;
 pub use placement::Cluster;
 pub use runner::SessionRunner;
+pub use sent::FencedSent;
 pub use snapshots::Snapshots;
+pub use status::{off_report, ClusterReport, LeaseView, NodeView, Placement};
 
 /// The database's clock in Unix milliseconds, so that hosts with skewed clocks agree.
 macro_rules! now_ms {

@@ -1,6 +1,6 @@
 //! The placement loop of one host: every third of the TTL it heartbeats, renews its leases
 //! (a lease not renewed is lost: its browser is killed at once), and claims free leases up to
-//! its fair share of the live cluster (least-loaded first) and its `max_sessions`. A second
+//! its part of the even spread (`spread`: least-loaded first) within its `max_sessions`. A second
 //! task fences: when no renewal succeeded for `ttl - margin` (the database is unreachable, the
 //! process was paused), it kills every browser before the leases can expire.
 
@@ -93,6 +93,7 @@ impl Cluster {
             }
         };
         nodes::heartbeat(store.pool(), &node, config.max_sessions as i64, false).await?;
+        runner.use_sent_log(Arc::new(records.sent_log()));
         let given_up = leases::release_all(store.pool(), &node).await?;
         if given_up > 0 {
             tracing::warn!(node, leases = given_up, "gave up the leases of this node's previous run");
@@ -144,7 +145,7 @@ impl Cluster {
         Ok((nodes::all(pool, self.ttl_ms()).await?, leases::all(pool).await?))
     }
 
-    fn ttl_ms(&self) -> i64 {
+    pub(super) fn ttl_ms(&self) -> i64 {
         self.inner.ttl.as_millis() as i64
     }
 
@@ -222,36 +223,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// How many more leases to claim: up to the fair share of the live nodes, within
-    /// `max_sessions`; the least-loaded host takes what the fair shares leave.
-    async fn want(&self) -> Result<i64, ClusterError> {
-        let pool = self.inner.store.pool();
-        let free = leases::free_count(pool).await?;
-        if free == 0 {
-            return Ok(0);
-        }
-        let mine = self.inner.epochs.len() as i64;
-        let room = self.inner.max as i64 - mine;
-        if room <= 0 {
-            return Ok(0);
-        }
-        let live: Vec<NodeRow> =
-            nodes::all(pool, self.ttl_ms()).await?.into_iter().filter(|n| n.alive && !n.draining).collect();
-        let held: i64 = live.iter().map(|n| n.held).sum();
-        let count = live.len().max(1) as i64;
-        let fair = (held + free + count - 1) / count;
-        let mut want = (fair - mine).clamp(0, room);
-        if want == 0 {
-            let least = live.iter().filter(|n| n.held < n.max_sessions).map(|n| n.held).min().unwrap_or(mine);
-            if mine <= least {
-                want = 1;
-            }
-        }
-        Ok(want.min(free))
-    }
-
     /// A lease was claimed: read the record, restore the newest snapshot, start the browser.
-    async fn take(self, id: String, epoch: i64) {
+    pub(super) async fn take(self, id: String, epoch: i64) {
         let t0 = Instant::now();
         let record = match load_one(&self.inner.store, &id).await {
             Ok(Some(r)) => r,

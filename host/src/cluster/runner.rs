@@ -26,4 +26,7 @@ pub trait SessionRunner: Send + Sync + 'static {
     async fn archive(&self, id: &str) -> Result<BackupInfo, SessionError>;
     /// The session's status here, if this host knows it.
     fn status(&self, id: &str) -> Option<SessionStatus>;
+    /// Records `send_text`'s idempotency keys in `log` too (fenced by the epoch). Default:
+    /// ignored.
+    fn use_sent_log(&self, _log: std::sync::Arc<dyn crate::sessions::sent_log::SentLog>) {}
 }

@@ -81,6 +81,7 @@ async function refreshSessions() {
   let list;
   try { list = await api("/api/sessions"); } catch (e) { if (e.status !== 401) $("#sessions-error").textContent = e.message; return; }
   $("#sessions-error").textContent = "";
+  await refreshPlacement();
   const box = $("#sessions");
   const seen = new Set();
   for (const s of list) {
@@ -96,6 +97,17 @@ async function refreshSessions() {
     if (!seen.has(card.dataset.session)) { card.remove(); qrShown.delete(card.dataset.session); }
   }
   if (!list.length) box.replaceChildren(el("p", { class: "hint" }, "No sessions yet: add one below, then scan its QR."));
+}
+
+// Cluster mode: which host runs each session (GET /api/cluster, admin only); `null` when the
+// cluster mode is off or the token may not see it.
+let placement = null;
+async function refreshPlacement() {
+  if (owner) { placement = null; return; }
+  try {
+    const c = await api("/api/cluster");
+    placement = c.enabled ? new Map(c.placement.map((p) => [p.session, p.node])) : null;
+  } catch (_) { placement = null; }
 }
 
 function renderSession(card, s) {
@@ -114,6 +126,7 @@ function renderSession(card, s) {
     ["label", s.label || "—"], ["phone", s.phone ? "+" + s.phone : "—"], ["WhatsApp", s.wa_state || "—"],
     ["browser", s.running ? "running" : "not running"], ["last seen", when(s.last_seen)], ["owner", s.owner || "—"],
   ];
+  if (placement) rows.push(["host", el("span", { "data-role": "host" }, placement.get(s.id) || "waiting for a host")]);
   if (s.restarts !== undefined) rows.push(["restarts", s.restarts]);
   if (s.site_version) rows.push(["WhatsApp Web", s.site_version]);
   if (s.resources) rows.push(["memory", resourcesView(s.resources)]);
@@ -338,7 +351,7 @@ function connect() {
     let ev;
     try { ev = JSON.parse(m.data); } catch (_) { return; }
     logEvent(ev);
-    if (ev.name.startsWith("session.") || ev.name.startsWith("message.")) later("sessions", refreshSessions);
+    if (ev.name.startsWith("session.") || ev.name.startsWith("message.") || ev.name.startsWith("cluster.")) later("sessions", refreshSessions);
     if (ev.name.startsWith("behaviour")) later("behaviours", refreshBehaviours, 300);
     if (ev.name.startsWith("alert") && !owner) later("alerts", refreshAlerts, 300);
   };

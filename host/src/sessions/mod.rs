@@ -17,6 +17,7 @@
 //! - [`executable`]: which Chromium (`auto`: the headless shell when installed).
 //! - [`resources`]: each session's process tree measured (PSS, CPU seconds).
 //! - [`send_limits`]: the send rate (token bucket) and the daily cap on new numbers.
+//! - [`sent_log`]: the durable record of sends by idempotency key (cluster mode, fenced).
 //! - `cell`: a session's live state, persisted on every change.
 //! - [`records`]: what is persisted ([`SessionRecord`]) behind [`SessionRecords`]; JSON files
 //!   until the store lands.
@@ -60,6 +61,7 @@ pub mod records;
 pub mod resources;
 pub mod send_limits;
 mod sent_keys;
+pub mod sent_log;
 mod settings;
 mod site;
 mod supervisor;
@@ -71,6 +73,10 @@ pub use manager::SessionManager;
 pub use records::{JsonRecords, RecordsError, SessionRecord, SessionRecords};
 pub use resources::Resources;
 pub use settings::Settings;
+#[cfg(test)]
+pub(crate) fn sent_keys_for_tests(log: std::sync::Arc<dyn sent_log::SentLog>) -> sent_keys::SentKeys {
+    sent_keys::with_log(16, log)
+}
 
 use std::fmt;
 use std::str::FromStr;

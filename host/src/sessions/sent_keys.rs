@@ -1,10 +1,14 @@
 //! The idempotency keys of `send_text`: the first send with a (session, key) sends; another send
 //! with the same key — later, or at the same time — waits for it and answers its message id
-//! instead of sending again. A send that failed leaves the key free for a retry.
+//! instead of sending again. A send that failed leaves the key free for a retry. With a
+//! [`SentLog`] (cluster mode) the keys are also looked up in and recorded to the store, under
+//! the lease epoch, and a host whose epoch is stale does not send.
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use super::sent_log::{SentLog, SentLogError};
 
 /// One key's outcome: `None` until a send with it succeeded. The async lock is held for the
 /// whole send, so a second send with the key waits instead of checking before the first ends.
@@ -14,11 +18,18 @@ type Slot = Arc<tokio::sync::Mutex<Option<String>>>;
 pub(crate) struct SentKeys {
     cap: usize,
     slots: Mutex<VecDeque<((String, String), Slot)>>,
+    /// The durable record (cluster mode), set once.
+    durable: OnceLock<Arc<dyn SentLog>>,
 }
 
 impl SentKeys {
     pub(crate) fn new(cap: usize) -> SentKeys {
-        SentKeys { cap, slots: Mutex::new(VecDeque::new()) }
+        SentKeys { cap, slots: Mutex::new(VecDeque::new()), durable: OnceLock::new() }
+    }
+
+    /// Records keys in `log` too from now on (set once; later calls are ignored).
+    pub(crate) fn set_durable(&self, log: Arc<dyn SentLog>) {
+        let _ = self.durable.set(log);
     }
 
     fn slot(&self, session: &str, key: &str) -> Slot {
@@ -40,17 +51,42 @@ impl SentKeys {
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String, E>>,
+        E: From<SentLogError>,
     {
-        let Some(key) = key else { return send().await };
+        let durable = self.durable.get();
+        let Some(key) = key else {
+            if let Some(log) = durable {
+                log.check(session).await?;
+            }
+            return send().await;
+        };
         let slot = self.slot(session, key);
         let mut done = slot.lock().await;
         if let Some(id) = done.as_ref() {
             return Ok(id.clone());
         }
+        if let Some(log) = durable {
+            if let Some(id) = log.find(session, key).await? {
+                *done = Some(id.clone());
+                return Ok(id);
+            }
+            log.check(session).await?;
+        }
         let id = send().await?;
         *done = Some(id.clone());
+        if let Some(log) = durable {
+            log.record(session, key, &id).await?;
+        }
         Ok(id)
     }
+}
+
+/// Keys recorded in `log` (tests of the cluster's record).
+#[cfg(test)]
+pub(crate) fn with_log(cap: usize, log: Arc<dyn SentLog>) -> SentKeys {
+    let keys = SentKeys::new(cap);
+    keys.set_durable(log);
+    keys
 }
 
 #[cfg(test)]

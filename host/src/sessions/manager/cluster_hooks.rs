@@ -92,4 +92,8 @@ impl SessionRunner for SessionManager {
     fn status(&self, id: &str) -> Option<SessionStatus> {
         self.cell(id).ok().map(|c| c.status())
     }
+
+    fn use_sent_log(&self, log: Arc<dyn crate::sessions::sent_log::SentLog>) {
+        self.inner.sent.set_durable(log);
+    }
 }
