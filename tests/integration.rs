@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod cluster;
 mod deploy;
+mod history;
 mod limits;
 mod owner_tokens;
 mod plugins;

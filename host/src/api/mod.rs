@@ -17,7 +17,8 @@
 //! - `health`: `/healthz`, `/readyz`.
 //! - `metrics`: counters fed by the event bus, and `/metrics` (Prometheus text 0.0.4).
 //! - `events`: the WebSocket `/events`.
-//! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text).
+//! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text); `history`: a session's
+//!   status changes, messages per hour and memory.
 //! - `owners`, `behaviours`, `alerts`: their `/api/...` routes; `webhooks`: the deliveries
 //!   waiting in the store.
 //! - `openapi.json`: the OpenAPI 3.0 document served at `/openapi.json`.
@@ -28,6 +29,7 @@ mod behaviours;
 mod error;
 mod events;
 mod health;
+mod history;
 mod metrics;
 mod owners;
 mod qr;

@@ -1,6 +1,6 @@
 //! What a request may reach. The admin token (`VIGIL_API_TOKEN`) reaches everything; an
 //! owner token (see [`crate::store::tokens`]) reaches only its owner's sessions: the list
-//! (filtered), one session, its QR, backups, sending, restart, backup, restore and log out,
+//! (filtered), one session, its QR, its history, backups, sending, restart, backup, restore and log out,
 //! `/events` (filtered), `/api/me` and `/openapi.json`. Any other route, and a session of
 //! someone else (or no session at all), answers 403 naming the scope.
 
@@ -52,6 +52,7 @@ const OWNER_SESSION_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/sessions/{id}/backup"),
     ("POST", "/api/sessions/{id}/restore"),
     ("POST", "/api/sessions/{id}/messages"),
+    ("GET", "/api/sessions/{id}/history"),
 ];
 
 fn listed(list: &[(&str, &str)], method: &Method, route: &str) -> bool {

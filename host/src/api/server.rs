@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::state::ApiState;
-use super::{alerts, auth, behaviours, events, health, metrics, owners, scope, sessions, tokens, webhooks};
+use super::{alerts, auth, behaviours, events, health, history, metrics, owners, scope, sessions, tokens, webhooks};
 
 /// The environment variable the bearer token comes from (never a file, never a default).
 pub const TOKEN_ENV: &str = "VIGIL_API_TOKEN";
@@ -39,6 +39,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/sessions/{id}/backups", get(sessions::backups))
         .route("/api/sessions/{id}/restore", post(sessions::restore))
         .route("/api/sessions/{id}/messages", post(sessions::send))
+        .route("/api/sessions/{id}/history", get(history::history))
         .route("/api/owners", get(owners::list))
         .route("/api/owners/{email}", put(owners::put).delete(owners::delete))
         .route("/api/owners/{email}/tokens", get(tokens::list).post(tokens::create).delete(tokens::revoke_all))

@@ -6,10 +6,12 @@
 //!   every problem into a [`ConfigError`] that names the file, line, column and key.
 
 mod cluster;
+mod history;
 pub(crate) mod load;
 mod model;
 
 pub use cluster::ClusterConfig;
+pub use history::HistoryConfig;
 
 pub use load::{load, ConfigError, ConfigSource, DEFAULTS};
 pub use model::{

@@ -53,6 +53,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// Several hosts on one PostgreSQL: leases, fencing, snapshots (off by default).
     pub cluster: super::ClusterConfig,
+    /// Each session's history (status, messages per hour, memory): how long, how fine.
+    pub history: super::HistoryConfig,
 }
 
 /// `[api]`: the HTTP API. Its bearer token comes only from the environment
@@ -214,6 +216,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             webhooks: Vec::new(),
             cluster: super::ClusterConfig::default(),
+            history: super::HistoryConfig::default(),
         }
     }
 }

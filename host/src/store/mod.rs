@@ -6,6 +6,7 @@
 //! - `kv`: behaviours' kv and the scheduler's last runs.
 //! - [`alerts`]: the alert ledger and the email outbox, written in one transaction.
 //! - [`events`]: the bounded event log.
+//! - [`history`]: each session's status changes, messages per hour, memory buckets.
 //! - [`owners`]: session owners.
 //! - [`tokens`]: per-owner API tokens (only their hashes).
 //! - [`webhooks`]: webhook deliveries waiting for their receivers.
@@ -13,6 +14,7 @@
 
 pub mod alerts;
 pub mod events;
+pub mod history;
 mod kv;
 pub mod owners;
 mod sessions;
