@@ -120,7 +120,8 @@ impl Recorder {
                 continue;
             }
             state.sampled.insert(info.id.clone(), r.sampled_at);
-            if let Err(e) = self.store.record_memory(&info.id, r.sampled_at, self.config.memory_step.0, r.memory_bytes).await
+            if let Err(e) =
+                self.store.record_memory(&info.id, r.sampled_at, self.config.memory_step.0, r.memory_bytes).await
             {
                 tracing::warn!(session = %info.id, "history: memory not recorded: {e}");
             }

@@ -115,7 +115,7 @@ impl Store {
         let bucket = ms(at) - ms(at).rem_euclid(step_ms);
         let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
         let query = sqlx::query(
-            "INSERT INTO history_memory (session, at_ms, samples, sum_bytes, max_bytes) VALUES ($1, $2, 1, $3, $3)
+            "INSERT INTO history_memory (session, at_ms, samples, sum_bytes, max_bytes) VALUES ($1, $2, 1, $3, $4)
              ON CONFLICT (session, at_ms) DO UPDATE
                  SET samples = history_memory.samples + 1, sum_bytes = history_memory.sum_bytes + excluded.sum_bytes,
                      max_bytes = CASE WHEN excluded.max_bytes > history_memory.max_bytes
@@ -123,6 +123,7 @@ impl Store {
         )
         .bind(session)
         .bind(bucket)
+        .bind(bytes)
         .bind(bytes);
         self.guarded(query.execute(self.pool())).await.map_err(q("recording a memory sample"))?;
         Ok(())
@@ -202,8 +203,9 @@ impl Store {
             let mut n = 0;
             let status = sqlx::query(
                 "DELETE FROM history_status WHERE at_ms < $1 AND id NOT IN
-                     (SELECT MAX(id) FROM history_status WHERE at_ms < $1 GROUP BY session)",
+                     (SELECT MAX(id) FROM history_status WHERE at_ms < $2 GROUP BY session)",
             )
+            .bind(ms(before))
             .bind(ms(before))
             .execute(self.pool())
             .await
