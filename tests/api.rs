@@ -30,6 +30,7 @@ const PROTECTED: &[(&str, &str)] = &[
     ("POST", "/api/sessions/main/restore"),
     ("POST", "/api/sessions/main/messages"),
     ("POST", "/api/sessions/main/pairing-code"),
+    ("GET", "/api/sessions/main/history"),
     ("GET", "/api/owners"),
     ("PUT", "/api/owners/ana@example.com"),
     ("DELETE", "/api/owners/ana@example.com"),

@@ -1,7 +1,8 @@
 //! The dashboard of a running `vigil demo`, in real Chromium: the two demo sessions are shown
-//! `ready`, a session added through the dashboard's own form shows its QR, the behaviours are
-//! listed; a screenshot is written and its path printed. With an owner's token the same page
-//! shows that owner's session only and hides the admin's parts.
+//! `ready`, a session added through the dashboard's own form shows its QR, each session's
+//! history is plotted (status, memory, messages), the behaviours are listed; a screenshot is
+//! written and its path printed. With an owner's token the same page shows that owner's
+//! session only and hides the admin's parts.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -128,6 +129,22 @@ async fn chromium_shows_the_demo_dashboard_with_ready_sessions_and_a_qr() {
         "(() => { const m = document.querySelector('[data-session=\"alpha\"] [data-role=\"memory\"]'); \
          const p = m && m.querySelector('svg.sparkline polyline'); \
          return !!p && /^[1-9][0-9]* MB/.test(m.textContent) && p.getAttribute('points').split(' ').length >= 2; })()",
+    )
+    .await;
+    // Each session's history, plotted from GET /api/sessions/{id}/history (memory one point per
+    // 10 s in the demo): its status over time ending ready, its memory over a few points, and
+    // the keepalive's messages of this hour (sent through the first ready session).
+    until(
+        &page,
+        Duration::from_secs(60),
+        "alpha's history plots with data",
+        "(() => { const h = document.querySelector('[data-session=\"alpha\"] [data-role=\"history\"]'); if (!h) return false; \
+         const bands = [...h.querySelectorAll('[data-role=\"status-timeline\"] rect')]; \
+         const mem = h.querySelector('[data-role=\"memory-plot\"] polyline.mem-avg'); \
+         const sent = [...document.querySelectorAll('[data-role=\"messages-plot\"] rect.msg-sent')]; \
+         return bands.length >= 1 && bands[bands.length - 1].dataset.status === 'ready' \
+           && !!mem && mem.getAttribute('points').trim().split(' ').length >= 3 \
+           && sent.length >= 1 && Number(sent[sent.length - 1].dataset.sent) >= 1; })()",
     )
     .await;
     until(

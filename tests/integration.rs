@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod defaults;
 mod deploy;
+mod history;
 mod limits;
 mod owner_tokens;
 mod plugins;

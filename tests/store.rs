@@ -189,6 +189,55 @@ async fn session_records_keep_the_site_versions(s: Store) {
     assert_eq!(all[0].healthy_site_version.as_deref(), Some("2.3000.1"));
 }
 
+/// Each session's history: status changes in order, messages summed per hour, memory
+/// samples merged per step (mean, max); read from `since`; pruned by age keeping the status
+/// a timeline starts in; a removed session's history deleted.
+async fn history_is_compact_and_pruned(s: Store) {
+    let step = Duration::from_secs(300);
+    let at = |m: i64| t("2027-01-01T10:00:00Z") + chrono::Duration::minutes(m);
+    s.record_status("main", at(0), "starting", None).await.unwrap();
+    s.record_status("main", at(1), "ready", None).await.unwrap();
+    s.record_status("main", at(90), "disconnected", Some("phone offline")).await.unwrap();
+    s.record_status("other", at(2), "qr", None).await.unwrap();
+    for (m, sent, acked) in [(5, 1, 0), (6, 1, 1), (40, 1, 0), (70, 1, 1)] {
+        s.count_messages("main", at(m), sent, acked).await.unwrap();
+    }
+    for (m, mb) in [(0, 100), (2, 300), (4, 200), (7, 150)] {
+        s.record_memory("main", at(m) + chrono::Duration::seconds(1), step, mb << 20).await.unwrap();
+    }
+    let h = s.history("main", at(0)).await.unwrap();
+    assert_eq!(h.status_at_since, None);
+    let st: Vec<_> = h.status.iter().map(|c| (c.status.as_str(), c.reason.as_deref())).collect();
+    assert_eq!(st, [("starting", None), ("ready", None), ("disconnected", Some("phone offline"))]);
+    let msgs: Vec<_> = h.messages.iter().map(|m| (m.hour, m.sent, m.acked)).collect();
+    assert_eq!(msgs, [(at(0), 3, 1), (at(60), 1, 1)], "per hour");
+    let mem: Vec<_> = h.memory.iter().map(|m| (m.at, m.samples, m.avg_bytes >> 20, m.max_bytes >> 20)).collect();
+    assert_eq!(mem, [(at(0), 3, 200, 300), (at(5), 1, 150, 150)], "per 5-minute step");
+    // From later on: the status then, and only what came after.
+    let later = s.history("main", at(30)).await.unwrap();
+    assert_eq!(later.status_at_since.as_deref(), Some("ready"));
+    assert_eq!(later.status.len(), 1);
+    assert!(later.memory.is_empty());
+    assert_eq!(later.messages.len(), 2, "the hour `since` is in counts");
+    assert_eq!(s.history("other", at(0)).await.unwrap().status.len(), 1, "per session");
+
+    // Pruned before 11:30: main's status before then is kept (the timeline's start), the
+    // 10:00 hour and the memory go, the 11:00 hour (not over yet at 11:30) stays.
+    let pruned = s.prune_history(at(90)).await.unwrap();
+    assert_eq!(pruned, 1 + 1 + 2, "starting, the 10:00 hour, two memory buckets");
+    let h = s.history("main", at(0)).await.unwrap();
+    let st: Vec<_> = h.status.iter().map(|c| c.status.as_str()).collect();
+    assert_eq!(st, ["ready", "disconnected"]);
+    assert_eq!(h.messages.len(), 1);
+    assert!(h.memory.is_empty());
+    assert_eq!(s.history("other", at(0)).await.unwrap().status.len(), 1, "other's only status is kept");
+
+    s.delete_history("main").await.unwrap();
+    let h = s.history("main", at(0)).await.unwrap();
+    assert!(h.status.is_empty() && h.messages.is_empty() && h.memory.is_empty());
+    assert_eq!(s.history("other", at(0)).await.unwrap().status.len(), 1);
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod on_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { let (s, _d) = super::sqlite().await; super::$name(s).await; } )* }
@@ -204,7 +253,8 @@ both!(
     outbox_marks_each_email_sent_once,
     events_and_owners,
     owners_own_sessions_and_are_deleted,
-    session_records_keep_the_site_versions
+    session_records_keep_the_site_versions,
+    history_is_compact_and_pruned
 );
 
 #[tokio::test]

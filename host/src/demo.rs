@@ -60,6 +60,9 @@ simulator_port = {https_port}
 restart_backoff_max = "5s"
 resources_interval = "5s"
 
+[history]
+memory_step = "10s"
+
 [behaviours.keepalive.params]
 to = "+34 600 000 002"
 every = "20s..40s"

@@ -111,6 +111,16 @@ impl Host {
         } else {
             tracing::warn!("no [smtp] host: alert emails are kept in the outbox and sent once one is configured");
         }
+        if config.history.enabled {
+            let recorder = crate::history::Recorder {
+                store: store.clone(),
+                sessions: parts.sessions.clone(),
+                clock: parts.clock.clone(),
+                config: config.history.clone(),
+                sample_every: config.sessions.resources_interval.0,
+            };
+            tasks.push(recorder.spawn(&bus, shutdown.clone()));
+        }
         let svc = Services {
             clock: parts.clock.clone(),
             store: store.clone(),

@@ -13,6 +13,7 @@
 //! - [`store`]: SQLite / PostgreSQL: kv, last runs, owners, alert ledger, outbox, events.
 //! - [`alerts`]: `raise` / `resolve`, email templates, the SMTP outbox worker.
 //! - [`fsutil`]: atomic writes, free space; [`fswatch`]: the debounced file watcher.
+//! - [`history`]: each session's status changes, messages per hour and memory, recorded to the store.
 //! - [`sessions`]: WhatsApp sessions in Chromium — manager, supervisors, profile care,
 //!   backups — and the session functions of the host API.
 //! - [`sites`]: what knows WhatsApp Web's internals: its storage, states and the bridge.
@@ -63,6 +64,7 @@ pub mod duration;
 pub mod events;
 pub mod fsutil;
 pub mod fswatch;
+pub mod history;
 pub mod host;
 pub mod link_cli;
 pub mod scaffold;

@@ -5,7 +5,9 @@
 //! `VIGIL_BENCH_SWITCHES` (`;`-separated sets of space-separated switches, default: none and a
 //! few the anchors ship): PSS per session (the whole process tree, as the host measures it),
 //! this process's RSS (host + simulator), time to all `ready` after a host restart on linked
-//! profiles, and Chromium `kill -9` → `ready` again. `VIGIL_BENCH_N` = `3` or e.g. `3,10`.
+//! profiles, and Chromium `kill -9` → `ready` again, with where that time goes (from the host's
+//! events). `VIGIL_BENCH_N` = `3` or e.g. `3,10,20`; `VIGIL_BENCH_BROWSERS` =
+//! `chromium-headless-shell` for the headless shell only (e.g. for N = 20).
 
 use std::time::{Duration, Instant};
 
@@ -54,21 +56,60 @@ async fn one(exe: &str, n: usize, switches: &str) {
     let rss = rss_kib("self") / 1024;
 
     let mut kills = Vec::new();
+    let mut steps: Vec<[f64; 5]> = Vec::new();
     for _ in 0..3 {
         let pid = h.sessions.chromium_pid(&ids[0]).unwrap();
         let t0 = Instant::now();
+        let wall0 = chrono::Utc::now();
         // SAFETY: plain syscall on the Chromium this host started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        wait_for(&mut h.events, Duration::from_secs(30), "crash", |e| e.name == "session.crashed").await;
-        wait_for(&mut h.events, Duration::from_secs(30), "ready", |e| e.name == "session.ready").await;
+        // Where the time goes, from the host's own events (their `at`, wall time): the death
+        // seen, the restart backoff over (status `starting` again), the browser started and
+        // the page navigated (`session.restarted`), the bridge's first word (`session.state`),
+        // synced (`session.ready`).
+        let of = |e: &vigil::events::Event| (e.at - wall0).num_microseconds().unwrap_or(0) as f64 / 1e6;
+        let mine = |e: &vigil::events::Event| e.data["session"] == ids[0].as_str();
+        let crashed =
+            wait_for(&mut h.events, Duration::from_secs(30), "crash", |e| e.name == "session.crashed" && mine(e)).await;
+        let starting = wait_for(&mut h.events, Duration::from_secs(30), "starting", |e| {
+            e.name == "session.status" && e.data["status"] == "starting" && mine(e)
+        })
+        .await;
+        let mut marks = [of(&crashed), of(&starting), f64::NAN, f64::NAN, f64::NAN];
+        loop {
+            let e = wait_for(&mut h.events, Duration::from_secs(30), "ready", |e| {
+                mine(e) && matches!(e.name.as_str(), "session.restarted" | "session.state" | "session.ready")
+            })
+            .await;
+            match e.name.as_str() {
+                "session.restarted" => marks[2] = of(&e),
+                "session.state" if marks[3].is_nan() => marks[3] = of(&e),
+                "session.ready" => {
+                    marks[4] = of(&e);
+                    break;
+                }
+                _ => {}
+            }
+        }
         kills.push(t0.elapsed());
+        steps.push(marks);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     kills.sort();
+    steps.sort_by(|a, b| a[4].total_cmp(&b[4]));
+    let m = steps[1];
+    let breakdown = format!(
+        "seen {:.2} · backoff {:.2} · browser+page {:.2} · bridge {:.2} · sync {:.2}",
+        m[0],
+        m[1] - m[0],
+        m[2] - m[1],
+        m[3] - m[2],
+        m[4] - m[3].max(m[2])
+    );
     let name = if exe == CHROMIUM { "chromium" } else { "headless-shell" };
     let sw = if switches.is_empty() { "(none)" } else { switches };
     println!(
-        "| {name} | {n} | {sw} | {avg} (min {}, max {}) | {rss} | {:.1} s | {:.2} s |",
+        "| {name} | {n} | {sw} | {avg} (min {}, max {}) | {rss} | {:.1} s | {:.2} s | {breakdown} |",
         pss.iter().min().unwrap(),
         pss.iter().max().unwrap(),
         to_ready.as_secs_f64(),
@@ -91,12 +132,22 @@ fn main() {
         .split(';')
         .map(|s| s.trim().to_string())
         .collect();
+    // `VIGIL_BENCH_BROWSERS`: which of the two (`chromium,chromium-headless-shell`, the default).
+    let browsers: Vec<String> = std::env::var("VIGIL_BENCH_BROWSERS")
+        .unwrap_or_else(|_| "chromium,chromium-headless-shell".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        println!("| browser | N | switches | PSS per session, MiB | bench RSS (host + simulator), MiB | restart → all ready | kill -9 → ready (median of 3) |");
-        println!("|---|---|---|---|---|---|---|");
+        println!("load average before: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+        println!("| browser | N | switches | PSS per session, MiB | bench RSS (host + simulator), MiB | restart → all ready | kill -9 → ready (median of 3) | kill -9 → ready, s (the median run) |");
+        println!("|---|---|---|---|---|---|---|---|");
         for &n in &ns {
             for exe in [CHROMIUM, HEADLESS_SHELL] {
+                if !browsers.iter().any(|b| exe.ends_with(b.as_str())) {
+                    continue;
+                }
                 // The switch sets on the headless shell (the default); the full browser as it is.
                 let sets: Vec<&str> = if exe == CHROMIUM { vec![""] } else { sets.iter().map(String::as_str).collect() };
                 for sw in sets {
@@ -104,5 +155,6 @@ fn main() {
                 }
             }
         }
+        println!("load average after: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
     });
 }

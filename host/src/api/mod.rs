@@ -17,8 +17,9 @@
 //! - `health`: `/healthz`, `/readyz`.
 //! - `metrics`: counters fed by the event bus, and `/metrics` (Prometheus text 0.0.4).
 //! - `events`: the WebSocket `/events`.
-//! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text).
 //! - `cluster`: `GET /api/cluster`, the nodes, leases and placement in cluster mode.
+//! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text); `history`: a session's
+//!   status changes, messages per hour and memory.
 //! - `owners`, `behaviours`, `alerts`: their `/api/...` routes; `webhooks`: the deliveries
 //!   waiting in the store.
 //! - `silences`: `/api/silences`, silences that hold alert emails while they last.
@@ -31,6 +32,7 @@ mod cluster;
 mod error;
 mod events;
 mod health;
+mod history;
 mod metrics;
 mod owners;
 mod qr;

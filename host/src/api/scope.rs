@@ -1,7 +1,8 @@
 //! What a request may reach. The admin token (`VIGIL_API_TOKEN`) reaches everything; an
 //! owner token (see [`crate::store::tokens`]) reaches only its owner's sessions: the list
-//! (filtered), one session, its QR, backups, sending, restart, backup, restore and log out,
-//! `/events` (filtered), silences on their sessions, `/api/me` and `/openapi.json`. Any other route, and a session of
+//! (filtered), one session, its QR, its history, backups, sending, restart, backup, restore and
+//! log out, `/events` (filtered), silences on their sessions, `/api/me` and `/openapi.json`. Any
+//! other route, and a session of
 //! someone else (or no session at all), answers 403 naming the scope.
 
 use std::collections::HashMap;
@@ -60,6 +61,7 @@ const OWNER_SESSION_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/sessions/{id}/backup"),
     ("POST", "/api/sessions/{id}/restore"),
     ("POST", "/api/sessions/{id}/messages"),
+    ("GET", "/api/sessions/{id}/history"),
 ];
 
 fn listed(list: &[(&str, &str)], method: &Method, route: &str) -> bool {

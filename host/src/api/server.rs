@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::error::ApiError;
 use super::state::ApiState;
 use super::{
-    alerts, auth, behaviours, cluster, events, health, metrics, owners, scope, sessions, silences, tokens, webhooks,
+    alerts, auth, behaviours, cluster, events, health, history, metrics, owners, scope, sessions, silences, tokens,
+    webhooks,
 };
 
 /// The environment variable the bearer token comes from (never a file, never a default).
@@ -41,6 +42,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/sessions/{id}/backups", get(sessions::backups))
         .route("/api/sessions/{id}/restore", post(sessions::restore))
         .route("/api/sessions/{id}/messages", post(sessions::send))
+        .route("/api/sessions/{id}/history", get(history::history))
         .route("/api/owners", get(owners::list))
         .route("/api/owners/{email}", put(owners::put).delete(owners::delete))
         .route("/api/owners/{email}/tokens", get(tokens::list).post(tokens::create).delete(tokens::revoke_all))

@@ -16,6 +16,7 @@ mod behaviours;
 mod cluster;
 mod limits;
 mod escalation;
+mod history;
 pub(crate) mod load;
 mod model;
 mod owners;
@@ -36,6 +37,7 @@ pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use values::{ByteSize, HumanDuration, Secret, Share, TimeZone};
 pub use webhooks::WebhookConfig;
 pub use escalation::{EscalateAfter, EscalationConfig};
+pub use history::HistoryConfig;
 
 /// Re-exported from where it now lives, [`crate::behaviours::Capability`].
 pub use crate::behaviours::Capability;

@@ -59,6 +59,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// Several hosts on one PostgreSQL: leases, fencing, snapshots (off by default).
     pub cluster: super::ClusterConfig,
+    /// Each session's history (status, messages per hour, memory): how long, how fine.
+    pub history: super::HistoryConfig,
 }
 
 impl Default for Config {
@@ -82,6 +84,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             webhooks: Vec::new(),
             cluster: super::ClusterConfig::default(),
+            history: super::HistoryConfig::default(),
         }
     }
 }

@@ -94,7 +94,7 @@ async function refreshSessions() {
     renderSession(card, s);
   }
   for (const card of [...box.children]) {
-    if (!seen.has(card.dataset.session)) { card.remove(); qrShown.delete(card.dataset.session); }
+    if (!seen.has(card.dataset.session)) { card.remove(); qrShown.delete(card.dataset.session); forgetHistory(card.dataset.session); }
   }
   if (!list.length) box.replaceChildren(el("p", { class: "hint" }, "No sessions yet: add one below, then scan its QR."));
 }
@@ -149,7 +149,7 @@ function renderSession(card, s) {
   } else {
     qrShown.delete(s.id);
   }
-  card.append(actions);
+  card.append(historyView(s.id), actions);
   if (keepRestore) card.append(keepRestore);
   if (keepSilence) card.append(keepSilence);
 }

@@ -1,4 +1,5 @@
-//! The dashboard: three static files compiled into the binary (no build step), served without
+//! The dashboard: four static files (the page, its style, its script, the history plots)
+//! compiled into the binary (no build step), served without
 //! the token because they hold no data — every piece of data comes from the API, which asks
 //! for it. The page takes the token from `#token=…` once (the demo prints such a link) or from
 //! a form, and keeps it in the browser's localStorage.
@@ -10,6 +11,7 @@ use axum::Router;
 
 const INDEX: &str = include_str!("index.html");
 const APP: &str = include_str!("app.js");
+const HISTORY: &str = include_str!("history.js");
 const STYLE: &str = include_str!("style.css");
 
 /// The page's security policy: its own scripts only, QR images from blob URLs, the API and
@@ -36,5 +38,6 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|| async { file("text/html; charset=utf-8", INDEX) }))
         .route("/dashboard/app.js", get(|| async { file("text/javascript; charset=utf-8", APP) }))
+        .route("/dashboard/history.js", get(|| async { file("text/javascript; charset=utf-8", HISTORY) }))
         .route("/dashboard/style.css", get(|| async { file("text/css; charset=utf-8", STYLE) }))
 }

@@ -120,20 +120,26 @@ impl SessionCell {
         }
     }
 
-    /// Sets our status (and its reason) and persists it. Returns whether it changed.
+    /// Sets our status (and its reason) and persists it; a change is published as
+    /// `session.status` (`status`, `previous`, `reason`). Returns whether it changed.
     pub async fn set_status(&self, status: SessionStatus, error: Option<String>) -> bool {
         let changed = self.with(|l| {
             let changed = l.record.status != status || l.record.error != error;
+            let previous = l.record.status;
             if changed {
                 tracing::info!(session = %self.id, from = %l.record.status, to = %status, reason = error.as_deref().unwrap_or(""), "session status");
             }
             l.record.status = status;
-            l.record.error = error;
-            changed
+            l.record.error = error.clone();
+            changed.then_some(previous)
         });
-        if changed {
+        if let Some(previous) = changed {
+            self.publish(
+                "session.status",
+                serde_json::json!({ "status": status.as_str(), "previous": previous.as_str(), "reason": error }),
+            );
             self.save().await;
         }
-        changed
+        changed.is_some()
     }
 }

@@ -8,6 +8,7 @@
 //! - `alert_holds`: the ledger's side of silences and escalation (held, released, escalated).
 //! - [`silences`]: alert silences.
 //! - [`events`]: the bounded event log.
+//! - [`history`]: each session's status changes, messages per hour, memory buckets.
 //! - [`owners`]: session owners.
 //! - [`tokens`]: per-owner API tokens (only their hashes).
 //! - [`webhooks`]: webhook deliveries waiting for their receivers.
@@ -16,6 +17,7 @@
 mod alert_holds;
 pub mod alerts;
 pub mod events;
+pub mod history;
 mod kv;
 pub mod owners;
 mod sessions;
