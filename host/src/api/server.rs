@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::state::ApiState;
-use super::{alerts, auth, behaviours, events, health, metrics, owners, scope, sessions, tokens, webhooks};
+use super::{alerts, auth, behaviours, events, forward, health, metrics, owners, scope, sessions, tokens, webhooks};
 
 /// The environment variable the bearer token comes from (never a file, never a default).
 pub const TOKEN_ENV: &str = "VIGIL_API_TOKEN";
@@ -52,7 +52,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/alerts", get(alerts::ledger))
         .route("/api/alerts/outbox", get(alerts::outbox))
         .route("/api/webhooks/deliveries", get(webhooks::deliveries))
-        // Layers run outside in: the token first, then what its scope reaches.
+        // Layers run outside in: the token first, then what its scope reaches, then (cluster
+        // mode) control calls for sessions another host runs go there.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), forward::to_holder))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), scope::enforce))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let max_body = state.inner.max_body;

@@ -46,6 +46,10 @@ pub(crate) struct Inner {
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
     pub config_owners: std::collections::BTreeMap<String, String>,
+    /// Cluster mode: every host's events, which `/events` streams (with ids to resume from).
+    pub feed: std::sync::OnceLock<crate::cluster::Feed>,
+    /// Cluster mode: control calls for sessions another host holds go there.
+    pub forward: std::sync::OnceLock<crate::cluster::Forwarder>,
 }
 
 impl ApiState {
@@ -65,6 +69,8 @@ impl ApiState {
                 shutdown: parts.shutdown,
                 metrics,
                 config_owners: parts.config_owners,
+                feed: Default::default(),
+                forward: Default::default(),
             }),
         }
     }
@@ -78,7 +84,7 @@ impl ApiState {
         max_body: usize,
         shutdown: CancellationToken,
     ) -> Self {
-        Self::new(ApiParts {
+        let state = Self::new(ApiParts {
             token,
             sessions,
             store: host.store().clone(),
@@ -93,6 +99,15 @@ impl ApiState {
                 .iter()
                 .flat_map(|(email, o)| o.sessions.iter().map(move |id| (id.clone(), email.clone())))
                 .collect(),
-        })
+        });
+        if let Some(feed) = host.feed() {
+            let _ = state.inner.feed.set(feed.clone());
+        }
+        state
+    }
+
+    /// Cluster mode: control calls for sessions other nodes hold are forwarded to them.
+    pub fn forward_with(&self, forwarder: crate::cluster::Forwarder) {
+        let _ = self.inner.forward.set(forwarder);
     }
 }
