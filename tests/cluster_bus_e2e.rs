@@ -120,6 +120,7 @@ async fn chromium_cluster_events_and_control_calls_cross_hosts() {
     let b = (0..3).find(|i| *i != a && *i != c).unwrap();
     let (name_b, name_c) = (nodes[b].name.clone(), nodes[c].name.clone());
     let epoch = lease(&db, "s2").unwrap().1;
+    let phone1 = one(&db, "SELECT phone FROM sessions WHERE id = 's1'");
     let phone2 = one(&db, "SELECT phone FROM sessions WHERE id = 's2'");
     let http = vigil_tests::http_client();
     let send = |port: u16, text: &str| {
@@ -207,7 +208,7 @@ async fn chromium_cluster_events_and_control_calls_cross_hosts() {
     let last = *ids(&seen_a).last().unwrap();
     let got = ids(&seen_a);
     assert!(got.windows(2).all(|w| w[0] < w[1]), "A's client: ids in order, none twice: {got:?}");
-    for (to, body) in [(phone2.as_str(), "to s2 on b, unseen"), ("34600000001", "to s1 on a, unseen")] {
+    for (to, body) in [(phone2.as_str(), "to s2 on b, unseen"), (phone1.as_str(), "to s1 on a, unseen")] {
         sim.client().incoming("34600000009@c.us", body, Some(to)).await.unwrap();
     }
     until(Duration::from_secs(15), "both message.in stored", || {
@@ -225,11 +226,10 @@ async fn chromium_cluster_events_and_control_calls_cross_hosts() {
     let seen_b = events(&on_b);
     let got = ids(&seen_b);
     let max = *got.last().unwrap();
-    let stored: Vec<i64> =
-        sql(&db, &format!("SELECT id FROM events WHERE id > {last} AND id <= {max} ORDER BY id"))
-            .into_iter()
-            .map(|r| r[0].parse().unwrap())
-            .collect();
+    let stored: Vec<i64> = sql(&db, &format!("SELECT id FROM events WHERE id > {last} AND id <= {max} ORDER BY id"))
+        .into_iter()
+        .map(|r| r[0].parse().unwrap())
+        .collect();
     assert_eq!(got, stored, "B's client: every stored event after {last}, in order, none twice");
     for s in ["s1", "s2"] {
         let n = seen_b.iter().filter(|e| about(e, "message.in", s)).count();

@@ -4,6 +4,7 @@ mod alerts;
 mod api;
 mod cli;
 mod cluster;
+mod cluster_bus;
 mod deploy;
 mod limits;
 mod owner_tokens;

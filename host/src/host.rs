@@ -150,7 +150,19 @@ impl Host {
         for path in script_files(scripts)?.into_iter().chain(plugin_files(plugins)?) {
             behaviours.sync(path).await;
         }
-        Ok(Host { config, bus, scheduler, behaviours, store, alerts, clock: parts.clock, webhooks, feed, shutdown, tasks })
+        Ok(Host {
+            config,
+            bus,
+            scheduler,
+            behaviours,
+            store,
+            alerts,
+            clock: parts.clock,
+            webhooks,
+            feed,
+            shutdown,
+            tasks,
+        })
     }
 
     pub fn bus(&self) -> &EventBus {

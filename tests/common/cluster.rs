@@ -180,4 +180,3 @@ pub fn logs(nodes: &[Node]) -> String {
         .map(|n| format!("--- {} ---\n{}", n.name, std::fs::read_to_string(n.dir.join("run.log")).unwrap_or_default()))
         .collect()
 }
-

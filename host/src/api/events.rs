@@ -81,6 +81,12 @@ pub(crate) async fn events(
     if let Some(feed) = state.inner.feed.get() {
         let header = headers.get("last-event-id").map(|v| v.to_str().map(|s| s.trim().parse::<i64>()));
         let after = match (q.after, header) {
+            (Some(a), _) if a < 0 => {
+                return ApiError::bad_request(format!(
+                    "after={a}: event ids start at 1; send the `id` of the last event seen"
+                ))
+                .into_response()
+            }
             (Some(a), _) => Some(a),
             (None, None) => None,
             (None, Some(Ok(Ok(id)))) => Some(id),
@@ -100,7 +106,8 @@ pub(crate) async fn events(
     }
     if q.after.is_some() {
         return ApiError::bad_request(
-            "`after` resumes from an event id, which events carry in cluster mode only ([cluster] enabled);              connect without it",
+            "`after` resumes from an event id, which events carry in cluster mode only ([cluster] enabled): connect \
+             without it",
         )
         .into_response();
     }

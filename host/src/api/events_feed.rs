@@ -24,7 +24,13 @@ enum End {
 }
 
 /// Sends `e` if this client wants it.
-async fn send(tx: &mut Sink, e: &StoredEvent, session: Option<&str>, scope: &Scope, state: &ApiState) -> Result<(), End> {
+async fn send(
+    tx: &mut Sink,
+    e: &StoredEvent,
+    session: Option<&str>,
+    scope: &Scope,
+    state: &ApiState,
+) -> Result<(), End> {
     if !wanted(&e.data, session) || !owned(state, scope, &e.data).await {
         return Ok(());
     }

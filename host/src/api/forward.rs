@@ -66,7 +66,7 @@ pub(crate) async fn to_holder(State(state): State<ApiState>, req: Request, next:
                      seconds"
                 )),
                 _ => next.run(req).await, // unknown: the route says so
-            }
+            };
         }
         Err(e) => return unavailable(format!("cannot tell which host runs session `{id}`: {e}")),
     };

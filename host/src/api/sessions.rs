@@ -53,7 +53,9 @@ impl ApiState {
     async fn one(&self, id: &str) -> Result<SessionView, ApiError> {
         let info = match super::forward::stored_sessions(self).await {
             // Cluster mode: the store's record, wherever the session runs.
-            Some(all) => all?.into_iter().find(|i| i.id == id).ok_or(crate::sessions::SessionError::NotFound(id.into()))?,
+            Some(all) => {
+                all?.into_iter().find(|i| i.id == id).ok_or(crate::sessions::SessionError::NotFound(id.into()))?
+            }
             None => self.inner.sessions.get(id)?,
         };
         let owner = match info.owner {

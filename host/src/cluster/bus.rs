@@ -45,6 +45,13 @@ pub struct Feed {
 /// Appends `events` (this host's) under the cluster-wide lock and notifies the other hosts.
 pub async fn append(store: &Store, events: &[Event]) -> Result<(), ClusterError> {
     let mut tx = store.pool().begin().await.map_err(db("starting an event batch"))?;
+    // A host frozen mid-batch (SIGSTOP, a paused VM) must not hold the lock for good: the
+    // server ends its idle transaction, and the others wait for the lock a bounded time.
+    sqlx::query("SET LOCAL idle_in_transaction_session_timeout = '5s'")
+        .execute(&mut *tx)
+        .await
+        .map_err(db("starting an event batch"))?;
+    sqlx::query("SET LOCAL lock_timeout = '15s'").execute(&mut *tx).await.map_err(db("starting an event batch"))?;
     // (In FROM: the Any driver cannot decode the `void` these functions return.)
     sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
         .bind(LOCK)

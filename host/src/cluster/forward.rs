@@ -149,7 +149,10 @@ mod tests {
         let any = "0.0.0.0:8080".parse().unwrap();
         assert!(advertise_url(None, any).unwrap().ends_with(":8080"));
         assert!(!advertise_url(None, any).unwrap().contains("0.0.0.0"));
-        assert_eq!(advertise_url(Some("https://vigil-b.internal:8443/"), bound).unwrap(), "https://vigil-b.internal:8443");
+        assert_eq!(
+            advertise_url(Some("https://vigil-b.internal:8443/"), bound).unwrap(),
+            "https://vigil-b.internal:8443"
+        );
         let e = advertise_url(Some("vigil-b:8080"), bound).unwrap_err().to_string();
         assert!(e.contains("advertise_url") && e.contains("http://10.0.0.5:8080"), "{e}");
     }
