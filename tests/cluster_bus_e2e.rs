@@ -153,7 +153,7 @@ async fn chromium_cluster_events_and_control_calls_cross_hosts() {
     assert_eq!(lease(&db, "s2"), Some((name_b.clone(), epoch + 1)), "B took s2 over\n{}", logs(&nodes));
     let acquired = events(&on_a).into_iter().find(|e| about(e, "cluster.lease_acquired", "s2")).expect("relayed");
     assert_eq!(acquired["data"]["node"], name_b.as_str());
-    assert!(ids(&[acquired.clone()])[0] < ids(&[ready])[0], "in order");
+    assert!(acquired["id"].as_i64() < ready["id"].as_i64(), "in order: {acquired} before {ready}");
 
     // 2. A send through A reaches s2's page on B.
     let r = send(ports[a], "forwarded through a").await.unwrap();
