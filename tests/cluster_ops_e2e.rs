@@ -17,7 +17,8 @@ use vigil_tests::pg::fresh_database;
 use vigil_tests::tcp_proxy::TcpProxy;
 use vigil_tests::{processes_mentioning, sessions_toml, simulator, vigil_command};
 
-use super::cluster_e2e::{free_port, lease, logs, moto, one, s3_env, sql, status, ttl_s, until, Node, BUCKET};
+use super::cluster_e2e::ttl_s;
+use vigil_tests::cluster::{free_port, lease, logs, moto, one, s3_env, sql, status, until, Node, BUCKET};
 
 const TOKEN: &str = "cluster-ops-admin-token";
 

@@ -4,6 +4,7 @@
 mod api_e2e;
 mod behaviours_e2e;
 mod browser_e2e;
+mod cluster_bus_e2e;
 mod cluster_e2e;
 mod cluster_ops_e2e;
 mod dashboard_e2e;

@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod cluster;
 mod defaults;
+mod cluster_bus;
 mod deploy;
 mod history;
 mod limits;

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::scheduler::{LastRuns, Scheduler};
 use crate::sessions::{NoSessions, SessionManager, Sessions};
-use crate::store::Store;
+use crate::store::{Backend, Store};
 
 /// What a host is built from, besides its config. Tests swap the parts.
 pub struct HostParts {
@@ -48,6 +48,8 @@ pub struct Host {
     alerts: Arc<Alerts>,
     clock: Clock,
     webhooks: Vec<crate::webhooks::Webhook>,
+    /// Cluster mode: every host's events, for the WebSocket clients.
+    feed: Option<crate::cluster::Feed>,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -78,7 +80,13 @@ impl Host {
             store.upsert_owner(&owner).await?;
         }
         let bus = parts.bus.unwrap_or_default();
-        let mut tasks = vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), shutdown.clone()))];
+        // Cluster mode: the event log is shared, announced with NOTIFY, and read back by all.
+        let feed = match (&config.database_url, config.cluster.enabled && store.backend() == Backend::Postgres) {
+            (Some(url), true) => Some(crate::cluster::Feed::start(store.clone(), url, shutdown.clone()).await?),
+            _ => None,
+        };
+        let mut tasks =
+            vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), feed.is_some(), shutdown.clone()))];
         let (webhooks, webhook_tasks) =
             crate::webhooks::start(&config.webhooks, &bus, &store, &parts.clock, &shutdown)?;
         tasks.extend(webhook_tasks);
@@ -153,11 +161,28 @@ impl Host {
         for path in script_files(scripts)?.into_iter().chain(plugin_files(plugins)?) {
             behaviours.sync(path).await;
         }
-        Ok(Host { config, bus, scheduler, behaviours, store, alerts, clock: parts.clock, webhooks, shutdown, tasks })
+        Ok(Host {
+            config,
+            bus,
+            scheduler,
+            behaviours,
+            store,
+            alerts,
+            clock: parts.clock,
+            webhooks,
+            feed,
+            shutdown,
+            tasks,
+        })
     }
 
     pub fn bus(&self) -> &EventBus {
         &self.bus
+    }
+
+    /// Cluster mode: every host's events, with their ids.
+    pub fn feed(&self) -> Option<&crate::cluster::Feed> {
+        self.feed.as_ref()
     }
 
     pub fn scheduler(&self) -> &Scheduler {
@@ -299,7 +324,8 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
     };
     let api = if api_config.enabled {
         let token = options.api_token.or_else(crate::api::token_from_env);
-        match start_api(&host, &sessions, cluster.as_ref(), &api_config, token, shutdown.clone()).await {
+        let edge = cluster.as_ref().map(|c| (c, cluster_config.advertise_url.as_deref()));
+        match start_api(&host, &sessions, &api_config, token, edge, shutdown.clone()).await {
             Ok(task) => Some(task),
             Err(e) => {
                 shutdown.cancel();
@@ -333,16 +359,16 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
 async fn start_api(
     host: &Host,
     sessions: &SessionManager,
-    cluster: Option<&crate::cluster::Cluster>,
     config: &crate::config::ApiConfig,
     token: Option<String>,
+    cluster: Option<(&crate::cluster::Cluster, Option<&str>)>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| {
         format!("cannot listen on {} for the HTTP API (set [api] listen or VIGIL_API__LISTEN)", config.listen)
     })?;
     let mut control: Arc<dyn crate::sessions::SessionControl> = Arc::new(sessions.clone());
-    if let Some(c) = cluster {
+    if let Some((c, _)) = cluster {
         // Cluster mode: a session created here is placed on the least-loaded host.
         control = Arc::new(crate::cluster::PlacedSessions::new(control, c.clone()));
     }
@@ -353,8 +379,14 @@ async fn start_api(
         usize::try_from(config.max_body.0).unwrap_or(usize::MAX),
         shutdown.clone(),
     );
-    if let Some(c) = cluster {
-        state.set_cluster(c.clone());
+    // Cluster mode: other hosts forward control calls for this host's sessions to this URL.
+    if let Some((cluster, advertise)) = cluster {
+        state.set_cluster(cluster.clone());
+        let forwarder = crate::cluster::Forwarder::new(host.store().clone(), cluster.node())?;
+        let url = crate::cluster::forward::advertise_url(advertise, listener.local_addr()?)?;
+        forwarder.advertise(&url).await?;
+        tracing::info!(node = cluster.node(), url, "advertised this host's API to the cluster");
+        state.forward_with(forwarder);
     }
     Ok(tokio::spawn(async move {
         if let Err(e) = crate::api::serve(state, listener, shutdown).await {
@@ -423,10 +455,12 @@ pub fn plugin_files(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Appends bus events to the store's event log, in batches.
+/// Appends bus events to the store's event log, in batches (in cluster mode under the
+/// cluster-wide lock, announced to the other hosts: see [`crate::cluster::bus`]).
 async fn log_events(
     store: Store,
     mut rx: tokio::sync::broadcast::Receiver<crate::events::Event>,
+    cluster: bool,
     shutdown: CancellationToken,
 ) {
     use tokio::sync::broadcast::error::RecvError;
@@ -449,7 +483,11 @@ async fn log_events(
                 break;
             }
         }
-        if let Err(e) = store.append_events(&batch).await {
+        let stored = match cluster {
+            true => crate::cluster::bus::append(&store, &batch).await.map_err(|e| e.to_string()),
+            false => store.append_events(&batch).await.map_err(|e| e.to_string()),
+        };
+        if let Err(e) = stored {
             tracing::warn!("events not stored: {e}");
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod broken;
+pub mod cluster;
 pub mod pg;
 pub mod recorder;
 pub mod smtp;

@@ -9,6 +9,13 @@
 //!
 //! An owner token streams only the events of that owner's sessions, and its stream is closed
 //! (code 4401) within seconds of the token being revoked.
+//!
+//! Cluster mode: the stream carries the events of every host (through the shared event log and
+//! `LISTEN/NOTIFY`, see [`crate::cluster::bus`]), in id order, each with its `id`. A client
+//! that reconnects, to this host or another, passes the last id it saw as `?after=<id>` (or
+//! the `Last-Event-ID` header) and first gets every stored event after it, then the live
+//! ones, none twice. A client that falls behind catches up from the store instead of losing
+//! events. `after` is refused in single-host mode (its events carry no id).
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -27,12 +34,14 @@ use crate::events::Event;
 use crate::sessions::check_id;
 
 /// How often an owner's open stream checks that their token still stands.
-const TOKEN_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+pub(super) const TOKEN_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Deserialize)]
 pub(crate) struct EventsQuery {
     /// Only this session's events (and those of no session).
     session: Option<String>,
+    /// Cluster mode: replay the stored events after this id first.
+    after: Option<i64>,
     /// The token, for browsers (checked by the auth layer).
     #[allow(dead_code)]
     token: Option<String>,
@@ -42,6 +51,7 @@ pub(crate) async fn events(
     State(state): State<ApiState>,
     Extension(scope): Extension<Scope>,
     QueryArgs(q): QueryArgs<EventsQuery>,
+    headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     if let Some(id) = &q.session {
@@ -68,27 +78,73 @@ pub(crate) async fn events(
             .into_response()
         }
     };
+    if let Some(feed) = state.inner.feed.get() {
+        let header = headers.get("last-event-id").map(|v| v.to_str().map(|s| s.trim().parse::<i64>()));
+        let after = match (q.after, header) {
+            (Some(a), _) if a < 0 => {
+                return ApiError::bad_request(format!(
+                    "after={a}: event ids start at 1; send the `id` of the last event seen"
+                ))
+                .into_response()
+            }
+            (Some(a), _) => Some(a),
+            (None, None) => None,
+            (None, Some(Ok(Ok(id)))) => Some(id),
+            (None, Some(_)) => {
+                return ApiError::bad_request(
+                    "the Last-Event-ID header is not an event id: send the `id` of the last event seen",
+                )
+                .into_response()
+            }
+        };
+        // Subscribe before the upgrade completes, so nothing stored after the 101 is missed.
+        let rx = feed.subscribe();
+        let feed = feed.clone();
+        return ws.on_upgrade(move |socket| {
+            super::events_feed::stream(socket, feed, rx, after.unwrap_or(-1), q.session, scope, state)
+        });
+    }
+    if q.after.is_some() {
+        return ApiError::bad_request(
+            "`after` resumes from an event id, which events carry in cluster mode only ([cluster] enabled): connect \
+             without it",
+        )
+        .into_response();
+    }
     // Subscribe before the upgrade completes, so nothing published after the 101 is missed.
     let rx = state.inner.bus.subscribe();
     ws.on_upgrade(move |socket| stream(socket, rx, q.session, scope, state))
 }
 
-fn wanted(event: &Event, session: Option<&str>) -> bool {
-    match (session, event.data.get("session").and_then(|s| s.as_str())) {
+pub(super) fn wanted(data: &serde_json::Value, session: Option<&str>) -> bool {
+    match (session, data.get("session").and_then(|s| s.as_str())) {
         (Some(want), Some(got)) => want == got,
         _ => true,
     }
 }
 
 /// For an owner token: only events of their sessions (none of the host's own).
-async fn owned(state: &ApiState, scope: &Scope, event: &Event) -> bool {
+pub(super) async fn owned(state: &ApiState, scope: &Scope, data: &serde_json::Value) -> bool {
     if scope.owner().is_none() {
         return true;
     }
-    match event.data.get("session").and_then(|s| s.as_str()) {
+    match data.get("session").and_then(|s| s.as_str()) {
         Some(id) => state.reaches(scope, id).await,
         None => false,
     }
+}
+
+/// For an owner token: has it been revoked since the stream opened?
+pub(super) async fn revoked(state: &ApiState, scope: &Scope) -> bool {
+    match scope {
+        Scope::Owner { token, .. } => !matches!(state.inner.store.owner_token_live(token).await, Ok(true)),
+        _ => false,
+    }
+}
+
+/// The close frame of a stream whose owner token was revoked.
+pub(super) fn revoked_close() -> Message {
+    Message::Close(Some(axum::extract::ws::CloseFrame { code: 4401, reason: "the owner token was revoked".into() }))
 }
 
 async fn stream(
@@ -107,14 +163,9 @@ async fn stream(
         let text = tokio::select! {
             _ = stop.cancelled() => break,
             _ = recheck.tick(), if matches!(scope, Scope::Owner { .. }) => {
-                if let Scope::Owner { token, .. } = &scope {
-                    if !matches!(state.inner.store.owner_token_live(token).await, Ok(true)) {
-                        let _ = tx.send(Message::Close(Some(axum::extract::ws::CloseFrame {
-                            code: 4401,
-                            reason: "the owner token was revoked".into(),
-                        }))).await;
-                        return;
-                    }
+                if revoked(&state, &scope).await {
+                    let _ = tx.send(revoked_close()).await;
+                    return;
                 }
                 continue;
             },
@@ -124,7 +175,7 @@ async fn stream(
                 Some(Ok(_)) => continue,
             },
             r = rx.recv() => match r {
-                Ok(e) if wanted(&e, session.as_deref()) && owned(&state, &scope, &e).await => {
+                Ok(e) if wanted(&e.data, session.as_deref()) && owned(&state, &scope, &e.data).await => {
                     serde_json::to_string(&e).expect("events serialize")
                 }
                 Ok(_) => continue,

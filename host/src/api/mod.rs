@@ -16,7 +16,9 @@
 //! - `error`: [`ApiError`] and the extractors that turn bad requests into it.
 //! - `health`: `/healthz`, `/readyz`.
 //! - `metrics`: counters fed by the event bus, and `/metrics` (Prometheus text 0.0.4).
-//! - `events`: the WebSocket `/events`.
+//! - `events`: the WebSocket `/events`; `events_feed`: the same in cluster mode (every host's
+//!   events, ids, resume with `?after=`).
+//! - `forward`: cluster mode: control calls for a session another host runs go to that host.
 //! - `cluster`: `GET /api/cluster`, the nodes, leases and placement in cluster mode.
 //! - `sessions`: `/api/sessions/...`, with `qr` (PNG, SVG, text); `history`: a session's
 //!   status changes, messages per hour and memory.
@@ -31,6 +33,8 @@ mod behaviours;
 mod cluster;
 mod error;
 mod events;
+mod events_feed;
+mod forward;
 mod health;
 mod history;
 mod metrics;

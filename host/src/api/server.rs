@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::error::ApiError;
 use super::state::ApiState;
 use super::{
-    alerts, auth, behaviours, cluster, events, health, history, metrics, owners, scope, sessions, silences, tokens,
-    webhooks,
+    alerts, auth, behaviours, cluster, events, forward, health, history, metrics, owners, scope, sessions, silences,
+    tokens, webhooks,
 };
 
 /// The environment variable the bearer token comes from (never a file, never a default).
@@ -59,7 +59,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/silences", get(silences::list).post(silences::create))
         .route("/api/silences/{id}", delete(silences::expire))
         .route("/api/cluster", get(cluster::status))
-        // Layers run outside in: the token first, then what its scope reaches.
+        // Layers run outside in: the token first, then what its scope reaches, then (cluster
+        // mode) control calls for sessions another host runs go there.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), forward::to_holder))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), scope::enforce))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let max_body = state.inner.max_body;

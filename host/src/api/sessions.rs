@@ -51,7 +51,13 @@ impl ApiState {
     }
 
     async fn one(&self, id: &str) -> Result<SessionView, ApiError> {
-        let info = self.inner.sessions.get(id)?;
+        let info = match super::forward::stored_sessions(self).await {
+            // Cluster mode: the store's record, wherever the session runs.
+            Some(all) => {
+                all?.into_iter().find(|i| i.id == id).ok_or(crate::sessions::SessionError::NotFound(id.into()))?
+            }
+            None => self.inner.sessions.get(id)?,
+        };
         let owner = match info.owner {
             Some(_) => None,
             None => self.inner.store.session_owner(id).await.ok().flatten(),
@@ -74,7 +80,10 @@ pub(crate) async fn list(
     Extension(scope): Extension<Scope>,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let owners = state.owners_map().await;
-    let list = state.inner.sessions.list().await?;
+    let list = match super::forward::stored_sessions(&state).await {
+        Some(all) => all?, // cluster mode: every session in the store, wherever it runs
+        None => state.inner.sessions.list().await?,
+    };
     let views = list.into_iter().map(|i| state.view(i, &owners));
     Ok(Json(match scope.owner() {
         None => views.collect(),

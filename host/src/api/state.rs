@@ -51,6 +51,10 @@ pub(crate) struct Inner {
     pub alerts: Arc<crate::alerts::Alerts>,
     /// This host's part in the cluster, when cluster mode is on (set once at start).
     pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
+    /// Cluster mode: every host's events, which `/events` streams (with ids to resume from).
+    pub feed: std::sync::OnceLock<crate::cluster::Feed>,
+    /// Cluster mode: control calls for sessions another host holds go there.
+    pub forward: std::sync::OnceLock<crate::cluster::Forwarder>,
 }
 
 impl ApiState {
@@ -72,6 +76,8 @@ impl ApiState {
                 config_owners: parts.config_owners,
                 alerts: parts.alerts,
                 cluster: std::sync::OnceLock::new(),
+                feed: Default::default(),
+                forward: Default::default(),
             }),
         }
     }
@@ -91,7 +97,7 @@ impl ApiState {
         max_body: usize,
         shutdown: CancellationToken,
     ) -> Self {
-        Self::new(ApiParts {
+        let state = Self::new(ApiParts {
             token,
             sessions,
             store: host.store().clone(),
@@ -108,5 +114,15 @@ impl ApiState {
                 .collect(),
             alerts: host.alerts().clone(),
         })
+        });
+        if let Some(feed) = host.feed() {
+            let _ = state.inner.feed.set(feed.clone());
+        }
+        state
+    }
+
+    /// Cluster mode: control calls for sessions other nodes hold are forwarded to them.
+    pub fn forward_with(&self, forwarder: crate::cluster::Forwarder) {
+        let _ = self.inner.forward.set(forwarder);
     }
 }

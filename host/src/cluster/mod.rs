@@ -25,10 +25,15 @@
 //! - `drain`: SIGTERM: close the browsers, upload their snapshots, release the leases.
 //! - `status`: [`ClusterReport`], what `GET /api/cluster` and `vigil cluster status` show.
 //! - `runner`: [`SessionRunner`], what the cluster needs of the session manager.
+//! - `bus`: events across hosts: the event log written under one lock and announced with
+//!   `NOTIFY`; [`Feed`], every host's events in id order for this host's WebSocket clients.
+//! - `forward`: [`Forwarder`], control calls sent on to the host that holds the session.
 
 mod create;
+pub mod bus;
 mod drain;
 mod fence;
+pub mod forward;
 mod leases;
 mod nodes;
 mod placement;
@@ -39,7 +44,9 @@ mod spread;
 mod status;
 
 pub use create::PlacedSessions;
+pub use bus::Feed;
 pub use fence::FencedRecords;
+pub use forward::{Forwarder, Holder};
 pub use leases::LeaseRow;
 pub use nodes::NodeRow;
 pub use placement::Cluster;

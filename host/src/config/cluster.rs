@@ -33,6 +33,11 @@ pub struct ClusterConfig {
     pub snapshot_interval: HumanDuration,
     /// How many snapshots to keep per session. Default 5.
     pub snapshots_keep: usize,
+    /// The URL other hosts reach this host's API at (`http://10.0.0.5:8080`), written to the
+    /// `nodes` table: a control call (send, restart, logout, QR, ...) made through another
+    /// host for a session this host holds is forwarded there. Default: `http://` + `[api]
+    /// listen` (the hostname when it listens on every address, the bound port when it is 0).
+    pub advertise_url: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -45,6 +50,7 @@ impl Default for ClusterConfig {
             snapshots: None,
             snapshot_interval: HumanDuration(Duration::from_secs(600)),
             snapshots_keep: 5,
+            advertise_url: None,
         }
     }
 }

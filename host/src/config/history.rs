@@ -10,7 +10,7 @@ use super::model::HumanDuration;
 /// `[history]`: the time series kept per session in the store (status changes, messages sent
 /// and delivered per hour, the browser's memory), served by `GET /api/sessions/{id}/history`
 /// and plotted by the dashboard.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HistoryConfig {
     /// Record the history. Default `true`.
