@@ -113,7 +113,6 @@ impl ApiState {
                 .flat_map(|(email, o)| o.sessions.iter().map(move |id| (id.clone(), email.clone())))
                 .collect(),
             alerts: host.alerts().clone(),
-        })
         });
         if let Some(feed) = host.feed() {
             let _ = state.inner.feed.set(feed.clone());

@@ -29,8 +29,8 @@
 //!   `NOTIFY`; [`Feed`], every host's events in id order for this host's WebSocket clients.
 //! - `forward`: [`Forwarder`], control calls sent on to the host that holds the session.
 
-mod create;
 pub mod bus;
+mod create;
 mod drain;
 mod fence;
 pub mod forward;
@@ -43,8 +43,8 @@ mod snapshots;
 mod spread;
 mod status;
 
-pub use create::PlacedSessions;
 pub use bus::Feed;
+pub use create::PlacedSessions;
 pub use fence::FencedRecords;
 pub use forward::{Forwarder, Holder};
 pub use leases::LeaseRow;

@@ -14,9 +14,9 @@ mod alerts;
 mod api;
 mod behaviours;
 mod cluster;
-mod limits;
 mod escalation;
 mod history;
+mod limits;
 pub(crate) mod load;
 mod model;
 mod owners;
@@ -30,14 +30,14 @@ pub use alerts::AlertsConfig;
 pub use api::ApiConfig;
 pub use behaviours::BehaviourConfig;
 pub use cluster::ClusterConfig;
+pub use escalation::{EscalateAfter, EscalationConfig};
+pub use history::HistoryConfig;
 pub use limits::{Limits, LimitsOverride};
 pub use owners::OwnerConfig;
 pub use sessions::{SessionsConfig, SiteKind};
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use values::{ByteSize, HumanDuration, Secret, Share, TimeZone};
 pub use webhooks::WebhookConfig;
-pub use escalation::{EscalateAfter, EscalationConfig};
-pub use history::HistoryConfig;
 
 /// Re-exported from where it now lives, [`crate::behaviours::Capability`].
 pub use crate::behaviours::Capability;
