@@ -653,7 +653,10 @@ async fn schemathesis(h: &ApiHost, token: &str) {
     cmd.arg("run")
         .arg(format!("{}/openapi.json", h.url))
         .args(["-H", &format!("Authorization: Bearer {token}")])
-        .args(["--checks", CHECKS, "--max-examples", "30", "--workers", "2"])
+        // One worker: with two threads, hypothesis on CPython 3.11 sometimes fails inside the
+        // `ast` module ("AST constructor recursion depth mismatch", fixed in 3.12), an error of
+        // the tool's, not of the API.
+        .args(["--checks", CHECKS, "--max-examples", "30", "--workers", "1"])
         .args(["--generation-database", "none", "--no-color", "--request-timeout", "30"])
         .current_dir(report.path())
         .kill_on_drop(true);

@@ -88,8 +88,11 @@ async fn chromium_cluster_events_and_control_calls_cross_hosts() {
             vigil_command(&nodes[0].dir, &["session", "add", id]).env("VIGIL_DATABASE_URL", &db).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    for n in nodes.iter_mut() {
-        spawn_with(n, &db, vec![("VIGIL_API_TOKEN", TOKEN.to_string())]);
+    for (n, port) in nodes.iter_mut().zip(&ports) {
+        // The port through the environment too: `vigil_command` sets `VIGIL_API__LISTEN`
+        // (a free port), which overrides the file.
+        let env = vec![("VIGIL_API_TOKEN", TOKEN.to_string()), ("VIGIL_API__LISTEN", format!("127.0.0.1:{port}"))];
+        spawn_with(n, &db, env);
     }
     let placed: Vec<(String, i64)> = until(Duration::from_secs(30), "both sessions leased", || {
         let l: Vec<_> = ids_.iter().filter_map(|id| lease(&db, id)).collect();

@@ -50,6 +50,8 @@ fn stems(dir: &Path) -> Vec<String> {
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rhai").map(String::from))
+        // `vigil.d.rhai` is the editors' definitions file, no behaviour.
+        .filter(|n| !n.ends_with(".d"))
         .collect();
     v.sort();
     v

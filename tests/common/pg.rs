@@ -15,7 +15,11 @@ pub fn fresh_database() -> Option<String> {
         return None;
     };
     static SEQ: AtomicU32 = AtomicU32::new(0);
-    let name = format!("vigil_t{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+    // The pid alone repeats over a long run (another test process, later, with a reused pid
+    // found its database there): the clock makes the name unique.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let name =
+        format!("vigil_t{}_{}_{}", std::process::id(), nanos % 1_000_000_000_000, SEQ.fetch_add(1, Ordering::Relaxed));
     let out = Command::new("psql")
         .arg(&admin)
         .args(["-v", "ON_ERROR_STOP=1", "-qc"])

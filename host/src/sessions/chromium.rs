@@ -14,6 +14,7 @@
 //! Chromium group we launched. The main process is reaped by tokio (`Child::wait`).
 
 use std::collections::{HashSet, VecDeque};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -377,8 +378,10 @@ pub fn sweep_soon() {
 
 /// Processes (other than us) whose command line uses `profile` as their user data dir: a
 /// Chromium left behind by a host that was killed.
+/// A relative user data dir is read from the process's own working folder, so a browser of
+/// another host with the same relative path elsewhere is not one of ours.
 pub fn strays(profile: &Path) -> Vec<ProcInfo> {
-    let flag = format!("--user-data-dir={}", profile.display());
+    let profile = std::path::absolute(profile).unwrap_or_else(|_| profile.to_path_buf());
     let me = std::process::id() as i32;
     let mut out = Vec::new();
     for pid in all_pids() {
@@ -386,7 +389,15 @@ pub fn strays(profile: &Path) -> Vec<ProcInfo> {
             continue;
         }
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        if cmdline.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()) {
+        let uses_profile = cmdline.split(|b| *b == 0).any(|arg| {
+            let Some(dir) = arg.strip_prefix(b"--user-data-dir=") else { return false };
+            let dir = Path::new(std::ffi::OsStr::from_bytes(dir));
+            if dir.is_absolute() {
+                return dir == profile;
+            }
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.join(dir) == profile)
+        });
+        if uses_profile {
             if let Some(st) = read_stat(pid) {
                 if st.state != 'Z' {
                     out.push(ProcInfo { pid, pgrp: st.pgrp });

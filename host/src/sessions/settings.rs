@@ -87,7 +87,11 @@ impl Settings {
             }
         }
         Ok(Settings {
-            dir: config.data_dir.join("sessions"),
+            // Absolute, so each browser's `--user-data-dir` names its profile on this machine
+            // alone: two hosts run from different folders with the same relative `data_dir`
+            // must not take each other's browsers for strays of their own.
+            dir: std::path::absolute(config.data_dir.join("sessions"))
+                .unwrap_or_else(|_| config.data_dir.join("sessions")),
             chromium: super::executable::choose(&c.chromium),
             switches,
             url: whatsapp::URL.into(),
