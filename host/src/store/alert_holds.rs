@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::alerts::{enqueue, ledger_row, Alert, Email, LedgerEntry, Raised, LEDGER_COLUMNS};
+use super::alerts::{enqueue, ensure_ledger_row, ledger_row, Alert, Email, LedgerEntry, Raised, LEDGER_COLUMNS};
 use super::{from_ms, ms, q, Store, StoreError};
 
 impl Store {
@@ -17,19 +17,7 @@ impl Store {
         let held = serde_json::to_string(&a.email).unwrap_or_default();
         self.guarded(async move {
             let mut tx = self.pool().begin().await.map_err(q("starting an alert transaction"))?;
-            sqlx::query(
-                "INSERT INTO alert_ledger (key, state, severity, template, recipient, vars, last_raised_ms)
-                 VALUES ($1, 'new', $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(a.key)
-            .bind(a.severity)
-            .bind(a.template)
-            .bind(&a.email.to)
-            .bind(a.vars.to_string())
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(q("recording an alert"))?;
+            ensure_ledger_row(&mut tx, &a, now).await?;
             let cutoff = ms(now) - a.repeat_after.as_millis() as i64;
             let row = sqlx::query("SELECT state, last_sent_ms FROM alert_ledger WHERE key = $1")
                 .bind(a.key)

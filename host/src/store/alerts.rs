@@ -120,25 +120,35 @@ pub struct Alert<'a> {
     pub email: Email,
 }
 
+/// The alert's ledger row, made `new` if there is none yet (raised or held, it is recorded).
+pub(super) async fn ensure_ledger_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    a: &Alert<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alert_ledger (key, state, severity, template, recipient, vars, last_raised_ms)
+         VALUES ($1, 'new', $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(a.key)
+    .bind(a.severity)
+    .bind(a.template)
+    .bind(&a.email.to)
+    .bind(a.vars.to_string())
+    .bind(ms(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(q("recording an alert"))?;
+    Ok(())
+}
+
 impl Store {
     /// Records the alert and queues its email, unless it was sent less than `repeat_after`
     /// ago and not resolved since: then it only counts the raise.
     pub async fn raise_alert(&self, a: Alert<'_>, now: DateTime<Utc>) -> Result<Raised, StoreError> {
         self.guarded(async move {
             let mut tx = self.pool().begin().await.map_err(q("starting an alert transaction"))?;
-            sqlx::query(
-                "INSERT INTO alert_ledger (key, state, severity, template, recipient, vars, last_raised_ms)
-                 VALUES ($1, 'new', $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(a.key)
-            .bind(a.severity)
-            .bind(a.template)
-            .bind(&a.email.to)
-            .bind(a.vars.to_string())
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(q("recording an alert"))?;
+            ensure_ledger_row(&mut tx, &a, now).await?;
             let cutoff = ms(now) - a.repeat_after.as_millis() as i64;
             let sent = sqlx::query(
                 "UPDATE alert_ledger SET state = 'firing', severity = $2, template = $3, recipient = $4, vars = $5,
