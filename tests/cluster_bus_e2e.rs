@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use vigil_tests::cluster::{free_port, lease, logs, one, spawn_with, sql, status, until, Node};
+use vigil_tests::cluster::{free_port, lease, logs, one, spawn_with, sql, status, stop_all, until, Node};
 use vigil_tests::pg::fresh_database;
 use vigil_tests::{assert_no_leftovers, sessions_toml, simulator, vigil_command};
 
@@ -240,17 +240,7 @@ async fn chromium_cluster_events_and_control_calls_cross_hosts() {
     }
     task_b.abort();
 
-    for n in nodes.iter_mut() {
-        if let Some(c) = n.child.as_mut() {
-            // SAFETY: plain syscall on our child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        }
-    }
-    for n in nodes.iter_mut() {
-        if let Some(mut c) = n.child.take() {
-            let _ = c.wait();
-        }
-    }
+    stop_all(&mut nodes);
     let st = sim.client().status().await.unwrap();
     assert_eq!(st.overlaps, 0, "no account open twice: {st:?}");
     assert_no_leftovers(&root.path().display().to_string(), Duration::from_secs(15)).await;

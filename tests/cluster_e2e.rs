@@ -13,7 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use vigil_tests::cluster::{lease, logs, moto, one, s3_env, signal_all, spawn, sql, status, tree, until, Node, BUCKET};
+use vigil_tests::cluster::{
+    lease, logs, moto, one, s3_env, signal_all, spawn, sql, status, stop_all, tree, until, Node, BUCKET,
+};
 use vigil_tests::pg::fresh_database;
 use vigil_tests::{assert_no_leftovers, processes_mentioning, sessions_toml, simulator, vigil_command};
 
@@ -206,17 +208,7 @@ async fn chromium_cluster_kill9_and_freeze_move_sessions_without_qr_or_overlap()
         field("bytes")
     );
 
-    for n in nodes.iter_mut() {
-        if let Some(c) = n.child.as_mut() {
-            // SAFETY: plain syscall on our child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        }
-    }
-    for n in nodes.iter_mut() {
-        if let Some(mut c) = n.child.take() {
-            let _ = c.wait();
-        }
-    }
+    stop_all(&mut nodes);
     assert_no_leftovers(&root.path().display().to_string(), Duration::from_secs(15)).await;
     drop(s3);
     sim.stop().await;

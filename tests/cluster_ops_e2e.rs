@@ -18,7 +18,7 @@ use vigil_tests::tcp_proxy::TcpProxy;
 use vigil_tests::{processes_mentioning, sessions_toml, simulator, vigil_command};
 
 use super::cluster_e2e::ttl_s;
-use vigil_tests::cluster::{free_port, lease, logs, moto, one, s3_env, sql, status, until, Node, BUCKET};
+use vigil_tests::cluster::{free_port, lease, logs, moto, one, s3_env, sql, status, stop_all, until, Node, BUCKET};
 
 const TOKEN: &str = "cluster-ops-admin-token";
 
@@ -291,17 +291,7 @@ async fn chromium_cluster_rolling_restart_and_database_loss_without_qr_or_overla
         let _ = c.kill();
         let _ = c.wait();
     }
-    for n in nodes.iter_mut() {
-        if let Some(c) = n.child.as_mut() {
-            // SAFETY: plain syscall on our child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        }
-    }
-    for n in nodes.iter_mut() {
-        if let Some(mut c) = n.child.take() {
-            let _ = c.wait();
-        }
-    }
+    stop_all(&mut nodes);
     vigil_tests::assert_no_leftovers(&root.path().display().to_string(), Duration::from_secs(20)).await;
     drop(s3);
     sim.stop().await;

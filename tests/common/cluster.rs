@@ -180,3 +180,18 @@ pub fn logs(nodes: &[Node]) -> String {
         .map(|n| format!("--- {} ---\n{}", n.name, std::fs::read_to_string(n.dir.join("run.log")).unwrap_or_default()))
         .collect()
 }
+
+/// SIGTERM to every running host at once (they drain in parallel), then waits for each.
+pub fn stop_all(nodes: &mut [Node]) {
+    for n in nodes.iter_mut() {
+        if let Some(c) = n.child.as_mut() {
+            // SAFETY: plain syscall on our child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+    }
+    for n in nodes.iter_mut() {
+        if let Some(mut c) = n.child.take() {
+            let _ = c.wait();
+        }
+    }
+}
