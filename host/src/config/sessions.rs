@@ -40,8 +40,9 @@ pub struct SessionsConfig {
     pub restart_budget: u32,
     /// The window of the restart budget. Default `10m`.
     pub restart_window: HumanDuration,
-    /// Delay before the first restart after a crash; it doubles with each crash that comes
-    /// before the session was ready again. Default `1s`.
+    /// Backoff between restarts after crashes: the first crash after the session was ready
+    /// restarts it at once; a crash before it is ready again waits this, the next twice as
+    /// long, and so on up to `restart_backoff_max` (0, 1s, 2s, 4s … by default). Default `1s`.
     pub restart_backoff: HumanDuration,
     /// The longest delay between restarts. Default `1m`.
     pub restart_backoff_max: HumanDuration,

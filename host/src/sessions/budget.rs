@@ -1,6 +1,7 @@
-//! The restart budget and backoff of a session: at most `max` restarts within `window`; the
-//! delay before a restart doubles with each crash that came before the session was ready
-//! again, up to `max_delay`.
+//! The restart budget and backoff of a session: at most `max` restarts within `window`. The
+//! first crash after the session was ready restarts it at once (a one-off death costs no
+//! wait); each further crash before it is ready again waits `base`, then twice as long, up to
+//! `max_delay` (0, base, 2 × base, 4 × base …), so a crash loop backs off and the budget ends it.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -32,7 +33,10 @@ impl RestartBudget {
             return None;
         }
         self.restarts.push_back(now);
-        let delay = self.base.saturating_mul(1u32 << self.streak.min(20)).min(self.max_delay);
+        let delay = match self.streak {
+            0 => Duration::ZERO,
+            n => self.base.saturating_mul(1u32 << (n - 1).min(20)).min(self.max_delay),
+        };
         self.streak += 1;
         Some(delay)
     }
@@ -61,21 +65,35 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn budget_and_backoff() {
         let s = Duration::from_secs(1);
+        let zero = Duration::ZERO;
         let mut b = RestartBudget::new(3, Duration::from_secs(60), s, Duration::from_secs(3));
         let t = Instant::now();
-        assert_eq!(b.on_crash(t), Some(s));
-        assert_eq!(b.on_crash(t), Some(2 * s));
+        assert_eq!(b.on_crash(t), Some(zero), "the first crash after ready restarts at once");
+        assert_eq!(b.on_crash(t), Some(s), "a crash before ready again waits the backoff");
         b.on_ready();
-        assert_eq!(b.on_crash(t), Some(s), "ready resets the backoff");
+        assert_eq!(b.on_crash(t), Some(zero), "ready resets the backoff");
         assert_eq!(b.on_crash(t), None, "a 4th restart within the window is refused");
-        assert_eq!(b.on_crash(t + Duration::from_secs(61)), Some(2 * s), "the window slides");
-        assert_eq!(b.on_crash(t + Duration::from_secs(61)), Some(3 * s), "doubling, capped at 3 s");
+        assert_eq!(b.on_crash(t + Duration::from_secs(61)), Some(s), "the window slides; the streak goes on");
+        assert_eq!(b.on_crash(t + Duration::from_secs(61)), Some(2 * s), "doubling");
         b.reset();
         assert_eq!(b.used(), 0);
         let mut c = RestartBudget::new(10, Duration::from_secs(60), s, Duration::from_secs(3));
-        for _ in 0..4 {
-            c.on_crash(t);
-        }
-        assert_eq!(c.on_crash(t), Some(Duration::from_secs(3)), "capped");
+        let delays: Vec<Duration> = (0..6).map(|_| c.on_crash(t).unwrap()).collect();
+        assert_eq!(delays, [zero, s, 2 * s, 3 * s, 3 * s, 3 * s], "0, base, doubling, capped at 3 s");
+    }
+
+    /// On a paused clock, a session killed once after it was ready is started again with no
+    /// wait; killed again before it was ready, it waits the backoff.
+    #[tokio::test(start_paused = true)]
+    async fn the_first_restart_after_ready_does_not_wait() {
+        let base = Duration::from_secs(1);
+        let mut b = RestartBudget::new(5, Duration::from_secs(600), base, Duration::from_secs(60));
+        b.on_ready();
+        let t0 = Instant::now();
+        tokio::time::sleep(b.on_crash(t0).unwrap()).await;
+        assert_eq!(Instant::now() - t0, Duration::ZERO, "the first restart waited");
+        let t1 = Instant::now();
+        tokio::time::sleep(b.on_crash(t1).unwrap()).await;
+        assert_eq!(Instant::now() - t1, base, "a second crash before ready backs off");
     }
 }

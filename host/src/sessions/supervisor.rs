@@ -124,7 +124,11 @@ impl Supervisor {
                     self.cell
                         .set_status(
                             SessionStatus::Disconnected,
-                            Some(format!("{cause}; restarting in {}", crate::duration::format_duration(delay))),
+                            Some(if delay.is_zero() {
+                                format!("{cause}; restarting now")
+                            } else {
+                                format!("{cause}; restarting in {}", crate::duration::format_duration(delay))
+                            }),
                         )
                         .await;
                     restarting = Some((format!("crash: {cause}"), None));
