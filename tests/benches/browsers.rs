@@ -7,7 +7,14 @@
 //! this process's RSS (host + simulator), time to all `ready` after a host restart on linked
 //! profiles, and Chromium `kill -9` → `ready` again, with where that time goes (from the host's
 //! events). `VIGIL_BENCH_N` = `3` or e.g. `3,10,20`; `VIGIL_BENCH_BROWSERS` =
-//! `chromium-headless-shell` for the headless shell only (e.g. for N = 20).
+//! `chromium-headless-shell` for the headless shell only (e.g. for N = 20);
+//! `VIGIL_BENCH_SETTLE` = seconds between all `ready` and the PSS figure (default 5; e.g. 180
+//! to see idle pages after a few minutes). The simulator syncs in
+//! [`vigil_tests::SIM_SYNC_DELAY`] (0.3 s, the real default is 1.5 s): issue 12's goal for
+//! kill -9 → `ready` is that delay + 0.7 s, printed before the table. Tried and not kept (N = 10,
+//! headless shell, 180 s idle, two trials): a garbage collection through CDP every 30 s
+//! (`HeapProfiler.collectGarbage`) 81–82 MiB per session vs 83 without; a critical
+//! `Memory.simulatePressureNotification` 83; both 81 — under 3 %, within a run's spread.
 
 use std::time::{Duration, Instant};
 
@@ -48,8 +55,9 @@ async fn one(exe: &str, n: usize, switches: &str) {
     let mut h = SessionsHost::start(dir.path(), &[], &config, &[]).await;
     all_ready(&h, &ids, Duration::from_secs(180)).await;
     let to_ready = t0.elapsed();
-    // Let the pages settle, then measure.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Let the pages settle, then measure (`VIGIL_BENCH_SETTLE`, seconds; default 5).
+    let settle = std::env::var("VIGIL_BENCH_SETTLE").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    tokio::time::sleep(Duration::from_secs(settle)).await;
     let pss: Vec<u64> =
         ids.iter().map(|id| tree_usage(h.sessions.chromium_pid(id).unwrap()).pss_bytes / 1_048_576).collect();
     let avg = pss.iter().sum::<u64>() / n as u64;
@@ -141,6 +149,8 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         println!("load average before: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+        let sync = vigil_tests::SIM_SYNC_DELAY.as_secs_f64();
+        println!("simulator sync delay {sync:.2} s: goal kill -9 → ready ≤ {:.2} s", sync + 0.7);
         println!("| browser | N | switches | PSS per session, MiB | bench RSS (host + simulator), MiB | restart → all ready | kill -9 → ready (median of 3) | kill -9 → ready, s (the median run) |");
         println!("|---|---|---|---|---|---|---|---|");
         for &n in &ns {

@@ -217,12 +217,15 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// binary as its child.
 pub const HEADLESS_SHELL: &str = "/usr/bin/chromium-headless-shell";
 
+/// How long [`simulator`]'s page takes to sync after it connects (the real default is 1.5 s).
+pub const SIM_SYNC_DELAY: Duration = Duration::from_millis(300);
+
 /// A simulator with the real page timings, except a QR that never rotates mid-test and a
-/// short sync and ack.
+/// short sync ([`SIM_SYNC_DELAY`]) and ack.
 pub async fn simulator() -> wa_sim::Simulator {
     let options = wa_sim::Options {
         qr_interval: Duration::from_secs(120),
-        sync_delay: Duration::from_millis(300),
+        sync_delay: SIM_SYNC_DELAY,
         ack_delay: Duration::from_millis(100),
         ..wa_sim::Options::default()
     };
