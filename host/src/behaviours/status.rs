@@ -21,9 +21,10 @@ use crate::clock::Clock;
 use crate::scheduler::{Scheduler, TimerId};
 
 /// One behaviour as shown to users.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BehaviourView {
     pub name: String,
+    #[schema(value_type = String)]
     pub path: PathBuf,
     pub loaded_at: DateTime<Utc>,
     /// Successful reloads since it was first loaded.

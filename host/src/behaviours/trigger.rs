@@ -36,7 +36,8 @@ impl TriggerDecl {
 }
 
 /// A trigger as `vigil behaviours` and the API show it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Trigger)]
 pub struct TriggerStatus {
     pub trigger: String,
     pub handler: String,

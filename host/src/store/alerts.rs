@@ -30,7 +30,7 @@ pub enum Raised {
 }
 
 /// One alert as the ledger keeps it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub key: String,
     /// `firing`, `silenced` (its email is held by a silence, sent when the silence ends) or

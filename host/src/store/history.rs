@@ -12,7 +12,7 @@ use super::{from_ms, ms, q, Store, StoreError};
 const HOUR_MS: i64 = 3_600_000;
 
 /// A status the session entered, and when.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StatusChange {
     pub at: DateTime<Utc>,
     pub status: String,
@@ -21,7 +21,7 @@ pub struct StatusChange {
 }
 
 /// Messages of one hour.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HourMessages {
     /// The hour's start.
     pub hour: DateTime<Utc>,
@@ -33,7 +33,7 @@ pub struct HourMessages {
 }
 
 /// The browser's memory in one bucket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MemoryBucket {
     /// The bucket's start.
     pub at: DateTime<Utc>,
@@ -45,7 +45,7 @@ pub struct MemoryBucket {
 }
 
 /// A session's history from `since` on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct History {
     pub session: String,
     pub since: DateTime<Utc>,
