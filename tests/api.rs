@@ -634,7 +634,8 @@ async fn every_route_served_is_in_the_document() {
     let h = host().await;
     let doc: Value = h.get("/openapi.json").send().await.unwrap().json().await.unwrap();
     let documented = documented(&doc);
-    let mut paths: Vec<&str> = documented.iter().map(|(_, p)| p.as_str()).chain(PROTECTED.iter().map(|(_, p)| *p)).collect();
+    let mut paths: Vec<&str> =
+        documented.iter().map(|(_, p)| p.as_str()).chain(PROTECTED.iter().map(|(_, p)| *p)).collect();
     paths.sort();
     paths.dedup();
     let mut served = Vec::new();

@@ -47,7 +47,9 @@ pub(crate) struct EscalationView {
     /// `none` (off for this alert, or not open), `pending` (due at `due`), `held` (a silence
     /// holds it) or `sent` (at `sent`).
     state: &'static str,
+    #[schema(required = true)]
     due: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     sent: Option<DateTime<Utc>>,
 }
 
@@ -112,8 +114,11 @@ pub(crate) struct OutboxView {
     subject: String,
     created: DateTime<Utc>,
     attempts: i64,
+    #[schema(required = true)]
     next_attempt: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     last_error: Option<String>,
+    #[schema(required = true)]
     sent: Option<DateTime<Utc>>,
 }
 

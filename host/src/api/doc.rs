@@ -114,10 +114,9 @@ pub(crate) fn finish(mut doc: OpenApi) -> OpenApi {
                 .build(),
         ),
     );
-    components.responses.insert(
-        "Unauthorized".into(),
-        RefOr::T(error_response("No token, or a wrong or revoked one.").build()),
-    );
+    components
+        .responses
+        .insert("Unauthorized".into(), RefOr::T(error_response("No token, or a wrong or revoked one.").build()));
     components.responses.insert(
         "Forbidden".into(),
         RefOr::T(
@@ -158,4 +157,147 @@ pub(crate) enum JsonBodyErrors {
     NotJson(ErrorBody),
     #[response(status = 422, description = "The body lacks a field or has a wrong one.")]
     WrongFields(ErrorBody),
+}
+
+/// The schema of [`crate::sessions::SessionInfo`] (the types of `crate::sessions` are described here, beside the API; schemathesis
+/// checks every answer against it).
+#[derive(utoipa::ToSchema)]
+#[schema(as = SessionInfo)]
+#[allow(dead_code)]
+pub(crate) struct SessionInfoDoc {
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
+    id: String,
+    #[schema(required = true)]
+    label: Option<String>,
+    /// The account's own number (`34600000000`), once linked.
+    #[schema(required = true)]
+    phone: Option<String>,
+    status: SessionStatusDoc,
+    /// WhatsApp's own state as last seen (`CONNECTED`, `UNPAIRED`, ...).
+    #[schema(required = true)]
+    wa_state: Option<String>,
+    #[schema(required = true)]
+    last_seen: Option<chrono::DateTime<chrono::Utc>>,
+    /// The owner's email, told when the session needs attention.
+    #[schema(required = true)]
+    owner: Option<String>,
+    #[schema(required = true)]
+    error: Option<String>,
+    /// Whether this host runs its browser now.
+    running: bool,
+    /// Restarts after crashes, in all.
+    restarts: u64,
+    /// WhatsApp Web's version as the page last said.
+    #[schema(required = true)]
+    site_version: Option<String>,
+    /// The site version when the session was last `ready`.
+    #[schema(required = true)]
+    healthy_site_version: Option<String>,
+}
+
+/// [`crate::sessions::SessionStatus`]: our status of a session.
+#[derive(utoipa::ToSchema)]
+#[schema(as = SessionStatus, rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum SessionStatusDoc {
+    Starting,
+    Qr,
+    Pairing,
+    Ready,
+    Disconnected,
+    Error,
+    LoggedOut,
+    Stopped,
+}
+
+/// [`crate::sessions::Resources`]: the last measurement of a session's browser.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Resources)]
+#[allow(dead_code)]
+pub(crate) struct ResourcesDoc {
+    /// Proportional set size of the whole process tree, bytes.
+    memory_bytes: u64,
+    /// CPU time (user + system) of the tree's live processes, seconds.
+    #[schema(minimum = 0)]
+    cpu_seconds: f64,
+    /// Processes in the tree.
+    processes: u32,
+    sampled_at: chrono::DateTime<chrono::Utc>,
+    /// Sends of this session under way now.
+    sends_in_flight: u32,
+    /// The last memory figures, oldest first, bytes.
+    memory_history: Vec<u64>,
+}
+
+/// [`crate::sessions::BackupInfo`]: a backup on disk.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Backup)]
+#[allow(dead_code)]
+pub(crate) struct BackupDoc {
+    path: String,
+    /// The file name (what `vigil restore <id> <backup>` takes).
+    name: String,
+    bytes: u64,
+    /// Files inside (known after creating or restoring).
+    #[schema(required = true)]
+    files: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    /// `value` is valid against the document's component `name`, and has exactly its properties
+    /// (a field added to the type but not to its description fails here).
+    fn conforms(name: &str, value: Value) {
+        let mut doc: Value = serde_json::from_str(&super::super::server::openapi_json()).unwrap();
+        let schema = doc["components"]["schemas"][name].clone();
+        let described: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        let mut have: Vec<&String> = value.as_object().unwrap().keys().collect();
+        let mut described = described.clone();
+        described.sort();
+        have.sort();
+        assert_eq!(have, described, "{name}: the type's fields and its schema's properties");
+        doc["$ref"] = json!(format!("#/components/schemas/{name}"));
+        let validator = jsonschema::validator_for(&doc).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{name}: {value} does not conform: {errors:?}");
+    }
+
+    /// The types of `crate::sessions` the API answers match their descriptions here.
+    #[test]
+    fn the_sessions_types_match_their_descriptions() {
+        let at = chrono::DateTime::parse_from_rfc3339("2027-01-04T18:00:00Z").unwrap().to_utc();
+        let info = crate::sessions::SessionInfo {
+            id: "main".into(),
+            label: None,
+            phone: Some("34600000000".into()),
+            status: crate::sessions::SessionStatus::LoggedOut,
+            wa_state: None,
+            last_seen: Some(at),
+            owner: None,
+            error: None,
+            running: true,
+            restarts: 2,
+            site_version: None,
+            healthy_site_version: Some("2.3000.1".into()),
+        };
+        conforms("SessionInfo", serde_json::to_value(&info).unwrap());
+        let backup = crate::sessions::BackupInfo {
+            path: "/data/sessions/main/backups/x.tar.zst".into(),
+            name: "x.tar.zst".into(),
+            bytes: 10,
+            files: None,
+        };
+        conforms("Backup", serde_json::to_value(&backup).unwrap());
+        let resources = crate::sessions::Resources {
+            memory_bytes: 1,
+            cpu_seconds: 0.5,
+            processes: 3,
+            sampled_at: at,
+            sends_in_flight: 0,
+            memory_history: vec![1, 2],
+        };
+        conforms("Resources", serde_json::to_value(&resources).unwrap());
+    }
 }

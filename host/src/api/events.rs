@@ -73,7 +73,7 @@ pub(crate) struct EventMessage {
 #[utoipa::path(get, path = "/events", tag = "events", operation_id = "events",
     params(
         EventsQuery,
-        ("Last-Event-ID" = Option<i64>, Header, minimum = 0,
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, nullable = false,
             description = "Cluster mode: the same as `after` (the query parameter wins when both are given); \
                 ignored in single-host mode."),
     ),

@@ -19,6 +19,7 @@ use crate::store::owners::{check_owner, Owner};
 pub(crate) struct OwnerView {
     email: String,
     name: String,
+    #[schema(required = true)]
     timezone: Option<String>,
     /// The sessions they own (ids).
     sessions: Vec<String>,

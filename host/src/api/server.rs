@@ -4,16 +4,16 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::{Extension, Router};
 use std::sync::Arc;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::state::ApiState;
 use super::{
-    alerts, auth, behaviours, cluster, doc, events, forward, health, history, metrics, owners, scope, sessions, silences,
-    tokens, webhooks,
+    alerts, auth, behaviours, cluster, doc, events, forward, health, history, metrics, owners, scope, sessions,
+    silences, tokens, webhooks,
 };
 
 /// The environment variable the bearer token comes from (never a file, never a default).
@@ -140,4 +140,54 @@ pub async fn serve(state: ApiState, listener: TcpListener, shutdown: Cancellatio
         tracing::info!(%addr, "HTTP API listening");
     }
     axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.cancelled_owned().await }).await
+}
+
+#[cfg(test)]
+mod tests {
+    /// The API's routes go in through `routes!` only, each with its operation: a `.route(...)`
+    /// (or `.nest(...)`) here would serve what the OpenAPI document does not describe.
+    /// (`every_route_served_is_in_the_document` in tests/api.rs checks the served methods.)
+    #[test]
+    fn routes_are_added_only_with_their_operations() {
+        let source = include_str!("server.rs");
+        let code = &source[..source.find("#[cfg(test)]").expect("this module")];
+        for call in [".route(", ".route_service(", ".nest(", ".nest_service("] {
+            assert!(
+                !code.contains(call),
+                "server.rs calls `{call}`: add the route with `routes!(handler)` and a #[utoipa::path] on the handler"
+            );
+        }
+        let mut doc = super::parts().2;
+        let ids: Vec<_> =
+            super::doc::operations_mut(&mut doc).into_iter().filter_map(|(_, _, op)| op.operation_id.clone()).collect();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(ids.len(), unique.len(), "operation ids are unique: {ids:?}");
+    }
+
+    /// Every `$ref` of the document names a component it has.
+    #[test]
+    fn every_reference_resolves() {
+        fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::String(r)) = m.get("$ref") {
+                        out.push(r);
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc: serde_json::Value = serde_json::from_str(&super::openapi_json()).unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 50, "the document uses components: {}", found.len());
+        for r in found {
+            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("{r} is not local"));
+            assert!(doc.pointer(pointer).is_some(), "{r} names no component");
+        }
+    }
 }

@@ -21,90 +21,18 @@ use crate::sessions::{check_id, phone, BackupInfo, SessionInfo, SessionStatus};
 #[schema(as = Session)]
 pub(crate) struct SessionView {
     #[serde(flatten)]
-    #[schema(value_type = SessionInfoDoc)]
+    #[schema(value_type = super::doc::SessionInfoDoc)]
     info: SessionInfo,
     /// The QR text while the page shows one (status `qr`), else `null`.
+    #[schema(required = true)]
     qr: Option<String>,
     /// The pairing code (link with phone number) while the page shows one, else `null`.
+    #[schema(required = true)]
     pairing_code: Option<String>,
     /// The last measurement of the session's browser (memory, CPU), while it runs.
-    #[schema(value_type = Option<ResourcesDoc>)]
+    #[schema(value_type = Option<super::doc::ResourcesDoc>)]
+    #[schema(required = true)]
     resources: Option<crate::sessions::Resources>,
-}
-
-/// The schema of [`SessionInfo`] (a type of `crate::sessions`, described here; schemathesis
-/// checks every answer against it).
-#[derive(utoipa::ToSchema)]
-#[schema(as = SessionInfo)]
-#[allow(dead_code)]
-pub(crate) struct SessionInfoDoc {
-    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
-    id: String,
-    label: Option<String>,
-    /// The account's own number (`34600000000`), once linked.
-    phone: Option<String>,
-    status: SessionStatusDoc,
-    /// WhatsApp's own state as last seen (`CONNECTED`, `UNPAIRED`, ...).
-    wa_state: Option<String>,
-    last_seen: Option<chrono::DateTime<chrono::Utc>>,
-    /// The owner's email, told when the session needs attention.
-    owner: Option<String>,
-    error: Option<String>,
-    /// Whether this host runs its browser now.
-    running: bool,
-    /// Restarts after crashes, in all.
-    restarts: u64,
-    /// WhatsApp Web's version as the page last said.
-    site_version: Option<String>,
-    /// The site version when the session was last `ready`.
-    healthy_site_version: Option<String>,
-}
-
-/// [`SessionStatus`]: our status of a session.
-#[derive(utoipa::ToSchema)]
-#[schema(as = SessionStatus, rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum SessionStatusDoc {
-    Starting,
-    Qr,
-    Pairing,
-    Ready,
-    Disconnected,
-    Error,
-    LoggedOut,
-    Stopped,
-}
-
-/// [`crate::sessions::Resources`]: the last measurement of a session's browser.
-#[derive(utoipa::ToSchema)]
-#[schema(as = Resources)]
-#[allow(dead_code)]
-pub(crate) struct ResourcesDoc {
-    /// Proportional set size of the whole process tree, bytes.
-    memory_bytes: u64,
-    /// CPU time (user + system) of the tree's live processes, seconds.
-    #[schema(minimum = 0)]
-    cpu_seconds: f64,
-    /// Processes in the tree.
-    processes: u32,
-    sampled_at: chrono::DateTime<chrono::Utc>,
-    /// Sends of this session under way now.
-    sends_in_flight: u32,
-    /// The last memory figures, oldest first, bytes.
-    memory_history: Vec<u64>,
-}
-
-/// [`BackupInfo`]: a backup on disk.
-#[derive(utoipa::ToSchema)]
-#[schema(as = Backup)]
-#[allow(dead_code)]
-pub(crate) struct BackupDoc {
-    path: String,
-    /// The file name (what `vigil restore <id> <backup>` takes).
-    name: String,
-    bytes: u64,
-    /// Files inside (known after creating or restoring).
-    files: Option<u64>,
 }
 
 const BAD_ID: &str = "Bad session id (ids are 1-63 of a-z 0-9 _ -, starting with a letter or digit) or bad input.";
@@ -256,7 +184,7 @@ pub(crate) async fn delete(
 #[into_params(parameter_in = Query)]
 pub(crate) struct QrQuery {
     /// `png` (the default), `svg` or `text` (the QR drawn with block characters).
-    #[param(value_type = Option<QrFormat>)]
+    #[param(value_type = Option<QrFormat>, inline)]
     format: Option<String>,
 }
 
@@ -367,7 +295,7 @@ pub(crate) async fn restart(
 #[utoipa::path(post, path = "/api/sessions/{id}/backup", tag = "sessions", operation_id = "backupSession",
     params(("id" = String, Path, description = "The session id.")),
     responses(
-        (status = 201, description = "The backup.", body = BackupDoc),
+        (status = 201, description = "The backup.", body = super::doc::BackupDoc),
         (status = 400, description = BAD_ID, body = super::doc::ErrorBody),
         (status = 404, description = "No such session.", body = super::doc::ErrorBody),
         (status = 500, description = "The backup failed (e.g. the profile was never linked).", body = super::doc::ErrorBody),
@@ -384,7 +312,7 @@ pub(crate) async fn backup(
 #[utoipa::path(get, path = "/api/sessions/{id}/backups", tag = "sessions", operation_id = "listBackups",
     params(("id" = String, Path, description = "The session id.")),
     responses(
-        (status = 200, description = "The backups.", body = Vec<BackupDoc>),
+        (status = 200, description = "The backups.", body = Vec<super::doc::BackupDoc>),
         (status = 400, description = BAD_ID, body = super::doc::ErrorBody),
         (status = 404, description = "No such session.", body = super::doc::ErrorBody),
     ))]
@@ -414,7 +342,7 @@ pub(crate) struct RestoreBody {
     params(("id" = String, Path, description = "The session id.")),
     request_body(content = Option<RestoreBody>, content_type = "application/json"),
     responses(
-        (status = 200, description = "The restored backup.", body = BackupDoc),
+        (status = 200, description = "The restored backup.", body = super::doc::BackupDoc),
         (status = 400, description = "Bad session id, bad input, or a corrupt backup (refused before anything \
             changed).", body = super::doc::ErrorBody),
         (status = 404, description = "No such session or backup.", body = super::doc::ErrorBody),

@@ -41,7 +41,9 @@ impl TriggerDecl {
 pub struct TriggerStatus {
     pub trigger: String,
     pub handler: String,
+    #[schema(required = true)]
     pub next_fire: Option<chrono::DateTime<chrono::Utc>>,
     pub fires: u64,
+    #[schema(required = true)]
     pub last_fired: Option<chrono::DateTime<chrono::Utc>>,
 }

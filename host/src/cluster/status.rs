@@ -48,6 +48,7 @@ pub struct NodeView {
 pub struct LeaseView {
     pub session: String,
     /// `None`: released.
+    #[schema(required = true)]
     pub node: Option<String>,
     pub epoch: i64,
     pub expires_ms: i64,
@@ -61,6 +62,7 @@ pub struct LeaseView {
 pub struct Placement {
     pub session: String,
     /// The node holding its live lease; `None` when none does.
+    #[schema(required = true)]
     pub node: Option<String>,
     /// The epoch of its lease (0: never leased).
     pub epoch: i64,

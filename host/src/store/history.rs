@@ -17,6 +17,7 @@ pub struct StatusChange {
     pub at: DateTime<Utc>,
     pub status: String,
     /// Why, when the host said (`disconnected`, `error`, `logged_out` …).
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 
@@ -50,6 +51,7 @@ pub struct History {
     pub session: String,
     pub since: DateTime<Utc>,
     /// The status the session was in at `since` (the last change before it), if known.
+    #[schema(required = true)]
     pub status_at_since: Option<String>,
     /// Changes from `since` on, oldest first.
     pub status: Vec<StatusChange>,

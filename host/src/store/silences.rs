@@ -54,6 +54,7 @@ pub struct Silence {
     pub starts: DateTime<Utc>,
     pub ends: DateTime<Utc>,
     /// Who expired it early, if someone did.
+    #[schema(required = true)]
     pub expired_by: Option<String>,
 }
 
