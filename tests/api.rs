@@ -621,6 +621,34 @@ async fn the_openapi_document_describes_every_route() {
         .collect();
     routes.sort();
     assert_eq!(documented(&doc), routes, "the document lists exactly the routes");
+    // The control calls forwarded in cluster mode document the 503 with Retry-After.
+    let mut forwarded: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (m, op) in item.as_object().unwrap() {
+            if op["responses"]["503"]["$ref"] == "#/components/responses/HolderUnavailable" {
+                forwarded.push(format!("{} {path}", m.to_uppercase()));
+            }
+        }
+    }
+    forwarded.sort();
+    let control = ["qr", "pairing-code", "logout", "restart", "backup", "backups", "restore", "messages"];
+    let mut want: Vec<String> = ["GET /api/sessions/{id}/qr", "GET /api/sessions/{id}/backups"]
+        .into_iter()
+        .map(String::from)
+        .chain(
+            control.iter().filter(|c| !["qr", "backups"].contains(c)).map(|c| format!("POST /api/sessions/{{id}}/{c}")),
+        )
+        .chain(["DELETE /api/sessions/{id}".to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(forwarded, want, "the forwarded calls document 503");
+    assert!(doc["components"]["responses"]["HolderUnavailable"]["headers"]["Retry-After"].is_object());
+    // The QR in its three formats; the WebSocket's upgrade.
+    let qr = &doc["paths"]["/api/sessions/{id}/qr"]["get"]["responses"]["200"]["content"];
+    for format in ["image/png", "image/svg+xml", "text/plain"] {
+        assert!(qr[format].is_object(), "the QR as {format}");
+    }
+    assert!(doc["paths"]["/events"]["get"]["responses"]["101"].is_object(), "/events documents the upgrade");
     h.stop().await;
 }
 
