@@ -64,9 +64,12 @@ fn downsample(memory: Vec<MemoryBucket>, max: usize) -> Vec<MemoryBucket> {
 /// The session's history: status changes, messages sent and delivered per hour, and its
 /// browser's memory (kept 30 days).
 ///
-/// Recorded by the host as it runs: each status change; per hour, the messages the session sent
-/// and those delivered; its browser's memory in buckets (at most {MAX_MEMORY_POINTS} points,
-/// wider buckets merged).
+/// Recorded by the host as it runs: each status change; per hour, the messages the session
+/// sent and those of them delivered to the recipient's phone (ack 2 or more); its browser's
+/// memory (PSS of the process tree) sampled every `sessions.resources_interval`, as one point
+/// (mean and max) per `[history] memory_step` (default 5 minutes; at most 720 points per answer,
+/// merged when more). Older than `[history] keep` (default 30 days) is pruned. An owner token
+/// reaches the history of its owner's sessions only.
 #[utoipa::path(get, path = "/api/sessions/{id}/history", tag = "sessions", operation_id = "sessionHistory",
     params(("id" = String, Path, description = "The session id."), HistoryQuery),
     responses(
