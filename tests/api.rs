@@ -580,44 +580,116 @@ async fn a_lagging_websocket_client_is_told_how_many_events_it_missed() {
     h.stop().await;
 }
 
-#[tokio::test]
-async fn the_openapi_document_describes_every_route() {
-    let h = host().await;
-    let doc: Value = h.get("/openapi.json").send().await.unwrap().json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
-    let mut documented: Vec<(String, String)> = Vec::new();
+/// The document's operations as (METHOD, concrete path) with the placeholders filled in as
+/// in [`PROTECTED`].
+fn documented(doc: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
-        for (m, op) in item.as_object().unwrap() {
-            if m == "parameters" {
-                continue;
-            }
-            documented.push((
+        for m in item.as_object().unwrap().keys().filter(|m| *m != "parameters") {
+            out.push((
                 m.to_uppercase(),
                 path.replace("{id}", "main")
                     .replace("{email}", "ana@example.com")
                     .replace("{name}", "pulse")
                     .replace("{token}", "0123456789abcdef"),
             ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let h = host().await;
+    let doc: Value = h.get("/openapi.json").send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (m, op) in item.as_object().unwrap() {
             if path != "/healthz" {
-                assert!(op["responses"]["401"].is_object(), "{m} {path} documents 401");
+                for code in ["401", "403"] {
+                    assert!(op["responses"][code].is_object(), "{m} {path} documents {code}");
+                }
             }
         }
     }
-    documented.sort();
     let mut routes: Vec<(String, String)> = PROTECTED
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .chain([("GET".into(), "/healthz".into())])
         .collect();
     routes.sort();
-    assert_eq!(documented, routes, "the document lists exactly the routes");
+    assert_eq!(documented(&doc), routes, "the document lists exactly the routes");
+    // The control calls forwarded in cluster mode document the 503 with Retry-After.
+    let mut forwarded: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (m, op) in item.as_object().unwrap() {
+            if op["responses"]["503"]["$ref"] == "#/components/responses/HolderUnavailable" {
+                forwarded.push(format!("{} {path}", m.to_uppercase()));
+            }
+        }
+    }
+    forwarded.sort();
+    let control = ["qr", "pairing-code", "logout", "restart", "backup", "backups", "restore", "messages"];
+    let mut want: Vec<String> = ["GET /api/sessions/{id}/qr", "GET /api/sessions/{id}/backups"]
+        .into_iter()
+        .map(String::from)
+        .chain(
+            control.iter().filter(|c| !["qr", "backups"].contains(c)).map(|c| format!("POST /api/sessions/{{id}}/{c}")),
+        )
+        .chain(["DELETE /api/sessions/{id}".to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(forwarded, want, "the forwarded calls document 503");
+    assert!(doc["components"]["responses"]["HolderUnavailable"]["headers"]["Retry-After"].is_object());
+    // The QR in its three formats; the WebSocket's upgrade.
+    let qr = &doc["paths"]["/api/sessions/{id}/qr"]["get"]["responses"]["200"]["content"];
+    for format in ["image/png", "image/svg+xml", "text/plain"] {
+        assert!(qr[format].is_object(), "the QR as {format}");
+    }
+    assert!(doc["paths"]["/events"]["get"]["responses"]["101"].is_object(), "/events documents the upgrade");
+    h.stop().await;
+}
+
+/// What the server does with a request is compared with what the document says, for every
+/// path the document or [`PROTECTED`] names and every method: a documented operation is served
+/// (401 without a token; `/healthz` 200), anything else on those paths answers 405. So a route
+/// served without its operation (a `.route(...)` beside `routes!`, or a method added to a
+/// path) fails here, as does an operation the server does not serve.
+#[tokio::test]
+async fn every_route_served_is_in_the_document() {
+    let h = host().await;
+    let doc: Value = h.get("/openapi.json").send().await.unwrap().json().await.unwrap();
+    let documented = documented(&doc);
+    let mut paths: Vec<&str> =
+        documented.iter().map(|(_, p)| p.as_str()).chain(PROTECTED.iter().map(|(_, p)| *p)).collect();
+    paths.sort();
+    paths.dedup();
+    let mut served = Vec::new();
+    for path in paths {
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let m = Method::from_bytes(method.as_bytes()).unwrap();
+            let status = h.http.request(m, format!("{}{path}", h.url)).send().await.unwrap().status();
+            match status.as_u16() {
+                405 => {}
+                200 | 401 => served.push((method.to_string(), path.to_string())),
+                other => panic!("{method} {path} without a token answered {other}: expected 401, 405 or (healthz) 200"),
+            }
+        }
+    }
+    let undocumented: Vec<_> = served.iter().filter(|op| !documented.contains(op)).collect();
+    let unserved: Vec<_> = documented.iter().filter(|op| !served.contains(op)).collect();
+    assert!(
+        undocumented.is_empty() && unserved.is_empty(),
+        "served but not in the document: {undocumented:?}; in the document but not served: {unserved:?}"
+    );
     h.stop().await;
 }
 
 /// schemathesis fuzzes every operation of `/openapi.json` against a live host and fails on any
 /// 5xx, and on any status, content type or body the document does not describe (the document
-/// is hand-written; this keeps it truthful) — once with the admin token, once with an owner
+/// is generated from the handlers' annotations and types; this keeps them truthful) — once with the admin token, once with an owner
 /// token (who owns `main`: their session routes answer, the rest 403). `tests/run` installs it
 /// (PyPI); without it this test fails and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -671,9 +743,10 @@ async fn schemathesis(h: &ApiHost, token: &str) {
         "schemathesis found server errors:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Every operation of the document, counted from the document itself (`parameters` shared by
-    // a path's operations is no operation; schemathesis leaves out the document it loaded).
-    let doc: serde_json::Value = serde_json::from_str(vigil::api::server::OPENAPI).unwrap();
+    // Every operation of the document the host serves, counted from the document itself
+    // (`parameters` shared by a path's operations is no operation; schemathesis leaves out the
+    // document it loaded).
+    let doc: Value = h.get("/openapi.json").send().await.unwrap().json().await.unwrap();
     let operations = doc["paths"]
         .as_object()
         .unwrap()

@@ -16,7 +16,7 @@ const CAPACITY: usize = 1024;
 pub const MAX_EVENT_DEPTH: u32 = 8;
 
 /// One event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Event {
     /// Dotted name: `behaviour.reloaded`, `session.ready`, or whatever a behaviour emits.
     pub name: String,

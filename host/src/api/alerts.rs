@@ -14,8 +14,11 @@ use crate::store::alerts::LedgerEntry;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct Limit {
+    /// How many, at most.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u32>,
 }
 
@@ -27,7 +30,8 @@ fn limit(l: Option<u32>) -> Result<u32, ApiError> {
 }
 
 /// A ledger entry with what holds it and where its escalation stands.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Alert)]
 pub(crate) struct AlertView {
     #[serde(flatten)]
     entry: LedgerEntry,
@@ -36,15 +40,37 @@ pub(crate) struct AlertView {
     escalation: EscalationView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Escalation)]
 pub(crate) struct EscalationView {
+    #[schema(value_type = EscalationState)]
     /// `none` (off for this alert, or not open), `pending` (due at `due`), `held` (a silence
     /// holds it) or `sent` (at `sent`).
     state: &'static str,
+    #[schema(required = true)]
     due: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     sent: Option<DateTime<Utc>>,
 }
 
+/// An alert's escalation.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum EscalationState {
+    None,
+    Pending,
+    Held,
+    Sent,
+}
+
+/// The alert ledger, newest first.
+#[utoipa::path(get, path = "/api/alerts", tag = "alerts", operation_id = "listAlerts",
+    params(Limit),
+    responses(
+        (status = 200, description = "Alerts.", body = Vec<AlertView>),
+        (status = 400, description = "Bad limit.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn ledger(
     State(state): State<ApiState>,
     QueryArgs(q): QueryArgs<Limit>,
@@ -77,20 +103,41 @@ pub(crate) async fn ledger(
 }
 
 /// An outbox email as the API shows it: who, what, and how sending goes (not the bodies).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OutboxEmail)]
 pub(crate) struct OutboxView {
     id: i64,
+    #[schema(value_type = OutboxStatus)]
     /// `pending` or `sent`.
     status: &'static str,
     to: String,
     subject: String,
     created: DateTime<Utc>,
     attempts: i64,
+    #[schema(required = true)]
     next_attempt: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     last_error: Option<String>,
+    #[schema(required = true)]
     sent: Option<DateTime<Utc>>,
 }
 
+/// An email's state in the outbox.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum OutboxStatus {
+    Pending,
+    Sent,
+}
+
+/// The email outbox, newest first: pending and sent emails (no bodies).
+#[utoipa::path(get, path = "/api/alerts/outbox", tag = "alerts", operation_id = "listOutbox",
+    params(Limit),
+    responses(
+        (status = 200, description = "Emails.", body = Vec<OutboxView>),
+        (status = 400, description = "Bad limit.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn outbox(
     State(state): State<ApiState>,
     QueryArgs(q): QueryArgs<Limit>,

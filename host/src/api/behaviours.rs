@@ -10,17 +10,42 @@ use super::state::ApiState;
 use crate::behaviours::status::BehaviourView;
 use crate::behaviours::{is_plugin, valid_name};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Behaviour)]
 pub(crate) struct View {
     /// `script` (rhai) or `plugin` (WASM).
+    #[schema(value_type = Kind)]
     kind: &'static str,
     /// `ok`; `failing` (its last run failed); `suspended` (its triggers do not fire until
     /// `suspended.until`); `load_error` (the file on disk does not load, the version before it
     /// keeps running).
+    #[schema(value_type = Status)]
     status: &'static str,
     #[serde(flatten)]
     view: BehaviourView,
 }
+
+/// A behaviour's kind.
+#[derive(utoipa::ToSchema)]
+#[schema(as = BehaviourKind, rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Kind {
+    Script,
+    Plugin,
+}
+
+/// A behaviour's state.
+#[derive(utoipa::ToSchema)]
+#[schema(as = BehaviourStatus, rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Status {
+    Ok,
+    Failing,
+    LoadError,
+    Suspended,
+}
+
+const BAD_NAME: &str = "Bad behaviour name.";
 
 fn view(v: BehaviourView) -> View {
     let kind = if is_plugin(&v.path) { "plugin" } else { "script" };
@@ -50,10 +75,21 @@ fn find(state: &ApiState, name: &str) -> Result<BehaviourView, ApiError> {
     })
 }
 
+/// Every loaded behaviour.
+#[utoipa::path(get, path = "/api/behaviours", tag = "behaviours", operation_id = "listBehaviours",
+    responses((status = 200, description = "The behaviours.", body = Vec<View>)))]
 pub(crate) async fn list(State(state): State<ApiState>) -> Json<Vec<View>> {
     Json(state.inner.behaviours.board().views().into_iter().map(view).collect())
 }
 
+/// One behaviour.
+#[utoipa::path(get, path = "/api/behaviours/{name}", tag = "behaviours", operation_id = "getBehaviour",
+    params(("name" = String, Path, description = "The behaviour's name (its file's, without the extension).")),
+    responses(
+        (status = 200, description = "The behaviour.", body = View),
+        (status = 400, description = BAD_NAME, body = super::doc::ErrorBody),
+        (status = 404, description = "No such behaviour.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
     PathArgs(name): PathArgs<String>,
@@ -63,6 +99,15 @@ pub(crate) async fn get(
 
 /// Re-reads the behaviour's file now (what the watcher does on a change) and answers the new
 /// view; a file that no longer loads keeps the old version running and shows `load_error`.
+/// Re-read the behaviour's file now; a file that does not load keeps the old version running
+/// (status load_error).
+#[utoipa::path(post, path = "/api/behaviours/{name}/reload", tag = "behaviours", operation_id = "reloadBehaviour",
+    params(("name" = String, Path, description = "The behaviour's name (its file's, without the extension).")),
+    responses(
+        (status = 200, description = "The behaviour after.", body = View),
+        (status = 400, description = BAD_NAME, body = super::doc::ErrorBody),
+        (status = 404, description = "No such behaviour, or its file is gone.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn reload(
     State(state): State<ApiState>,
     PathArgs(name): PathArgs<String>,
@@ -76,6 +121,16 @@ pub(crate) async fn reload(
 
 /// Ends the behaviour's suspension now: its triggers fire again and its next run is a trial.
 /// 409 when it is not suspended.
+/// End the behaviour's suspension now: its triggers fire again and the next run is a trial (a
+/// failure suspends it again with the next backoff). `behaviour.resumed` is emitted.
+#[utoipa::path(post, path = "/api/behaviours/{name}/resume", tag = "behaviours", operation_id = "resumeBehaviour",
+    params(("name" = String, Path, description = "The behaviour's name (its file's, without the extension).")),
+    responses(
+        (status = 200, description = "The behaviour after: `suspended` is null.", body = View),
+        (status = 400, description = BAD_NAME, body = super::doc::ErrorBody),
+        (status = 404, description = "No such behaviour.", body = super::doc::ErrorBody),
+        (status = 409, description = "The behaviour is not suspended.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn resume(
     State(state): State<ApiState>,
     PathArgs(name): PathArgs<String>,

@@ -36,16 +36,54 @@ use crate::sessions::check_id;
 /// How often an owner's open stream checks that their token still stands.
 pub(super) const TOKEN_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EventsQuery {
-    /// Only this session's events (and those of no session).
+    /// Only this session's events, plus the events of no session (behaviours, emails).
+    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
     session: Option<String>,
-    /// Cluster mode: replay the stored events after this id first.
+    /// Cluster mode only (refused with 400 otherwise): first replay every stored event with an
+    /// id above this one (of every host), then stream the live ones, none twice. Pass the `id`
+    /// of the last event seen to resume without gaps after a reconnect, to this host or another.
+    #[param(minimum = 0)]
     after: Option<i64>,
-    /// The token, for browsers (checked by the auth layer).
+    /// The token, for clients that cannot set headers (browsers); checked by the auth layer.
     #[allow(dead_code)]
     token: Option<String>,
 }
+
+/// One WebSocket text message of `/events`: an event, with its `id` in cluster mode.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: the stream writes `Event`s (see `events_feed` for the id)
+pub(crate) struct EventMessage {
+    #[schema(inline)]
+    #[serde(flatten)]
+    event: Event,
+    /// Cluster mode: the event's id in the shared log (pass it as `after` to resume).
+    #[schema(required = false, minimum = 1)]
+    id: i64,
+}
+
+/// Live events as a WebSocket: one JSON text message per event.
+///
+/// A client that falls behind gets `{"name":"events.lagged","data":{"missed":N}}`. In cluster
+/// mode the stream carries the events of every host, in id order, each with its `id`; a client
+/// that falls behind catches up from the store. The 101 answer's schema is that of each
+/// message on the socket (OpenAPI has no WebSocket messages).
+#[utoipa::path(get, path = "/events", tag = "events", operation_id = "events",
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, nullable = false,
+            description = "Cluster mode: the same as `after` (the query parameter wins when both are given); \
+                ignored in single-host mode."),
+    ),
+    responses(
+        (status = 101, description = "Switching to the WebSocket; each message is an Event.", body = EventMessage),
+        (status = 400, description = "Not a WebSocket request, a bad session id, a bad Last-Event-ID, or `after` in \
+            single-host mode.", body = super::doc::ErrorBody),
+        (status = 426, description = "Not a WebSocket upgrade.", body = super::doc::ErrorBody),
+    ),
+)]
 
 pub(crate) async fn events(
     State(state): State<ApiState>,

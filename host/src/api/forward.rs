@@ -11,7 +11,7 @@
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -24,16 +24,21 @@ use crate::sessions::{SessionInfo, SessionRecords};
 /// How long a caller should wait before trying a call the holder could not take.
 const RETRY_AFTER_S: &str = "5";
 
-/// The session a control call is about, when `req` is one.
-fn control_target(req: &Request) -> Option<String> {
-    let route = req.extensions().get::<MatchedPath>()?.as_str();
-    let control = match route {
-        "/api/sessions/{id}" => req.method() == Method::DELETE,
+/// Whether `method` (lower case) on `route` is a control call, forwarded in cluster mode (the
+/// OpenAPI document documents its 503 from this).
+pub(super) fn is_control(method: &str, route: &str) -> bool {
+    match route {
+        "/api/sessions/{id}" => method == "delete",
         _ => route.strip_prefix("/api/sessions/{id}/").is_some_and(|rest| {
             matches!(rest, "qr" | "pairing-code" | "logout" | "restart" | "backup" | "backups" | "restore" | "messages")
         }),
-    };
-    if !control {
+    }
+}
+
+/// The session a control call is about, when `req` is one.
+fn control_target(req: &Request) -> Option<String> {
+    let route = req.extensions().get::<MatchedPath>()?.as_str();
+    if !is_control(&req.method().as_str().to_ascii_lowercase(), route) {
         return None;
     }
     req.uri().path().split('/').nth(3).map(str::to_string)

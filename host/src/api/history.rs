@@ -14,10 +14,12 @@ use crate::store::history::{History, MemoryBucket};
 /// samples, max of maxes).
 pub const MAX_MEMORY_POINTS: usize = 720;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
-    /// An instant (`2027-01-01T10:00:00Z`) or a span back from now (`24h`, `7d`). Default `24h`.
+    /// From when: an instant (RFC 3339, `2027-01-01T10:00:00Z`) or a span back from now (`30m`,
+    /// `24h`, `7d`). Default `24h`.
     since: Option<String>,
 }
 
@@ -59,6 +61,22 @@ fn downsample(memory: Vec<MemoryBucket>, max: usize) -> Vec<MemoryBucket> {
         .collect()
 }
 
+/// The session's history: status changes, messages sent and delivered per hour, and its
+/// browser's memory (kept 30 days).
+///
+/// Recorded by the host as it runs: each status change; per hour, the messages the session
+/// sent and those of them delivered to the recipient's phone (ack 2 or more); its browser's
+/// memory (PSS of the process tree) sampled every `sessions.resources_interval`, as one point
+/// (mean and max) per `[history] memory_step` (default 5 minutes; at most 720 points per answer,
+/// merged when more). Older than `[history] keep` (default 30 days) is pruned. An owner token
+/// reaches the history of its owner's sessions only.
+#[utoipa::path(get, path = "/api/sessions/{id}/history", tag = "sessions", operation_id = "sessionHistory",
+    params(("id" = String, Path, description = "The session id."), HistoryQuery),
+    responses(
+        (status = 200, description = "The history from `since` on.", body = History),
+        (status = 400, description = "Bad session id, or a `since` that is neither an instant nor a span.", body = super::doc::ErrorBody),
+        (status = 404, description = "No such session.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn history(
     State(state): State<ApiState>,
     PathArgs(id): PathArgs<String>,

@@ -25,12 +25,14 @@
 //! - `owners`, `behaviours`, `alerts`: their `/api/...` routes; `webhooks`: the deliveries
 //!   waiting in the store.
 //! - `silences`: `/api/silences`, silences that hold alert emails while they last.
-//! - `openapi.json`: the OpenAPI 3.0 document served at `/openapi.json`.
+//! - `doc`: the OpenAPI document served at `/openapi.json`, generated from the routes'
+//!   `#[utoipa::path]` annotations and their types' `ToSchema` (see [`server::openapi_json`]).
 
 mod alerts;
 mod auth;
 mod behaviours;
 mod cluster;
+mod doc;
 mod error;
 mod events;
 mod events_feed;

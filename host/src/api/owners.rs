@@ -14,10 +14,12 @@ use super::state::ApiState;
 use crate::sessions::check_id;
 use crate::store::owners::{check_owner, Owner};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Owner)]
 pub(crate) struct OwnerView {
     email: String,
     name: String,
+    #[schema(required = true)]
     timezone: Option<String>,
     /// The sessions they own (ids).
     sessions: Vec<String>,
@@ -29,14 +31,18 @@ fn view(o: Owner, links: &BTreeMap<String, String>) -> OwnerView {
     OwnerView { email: o.email, name: o.full_name, timezone: o.timezone, sessions, updated: o.updated }
 }
 
+/// Every owner, with the sessions they own.
+#[utoipa::path(get, path = "/api/owners", tag = "owners", operation_id = "listOwners",
+    responses((status = 200, description = "The owners.", body = Vec<OwnerView>)))]
 pub(crate) async fn list(State(state): State<ApiState>) -> Result<Json<Vec<OwnerView>>, ApiError> {
     let store = &state.inner.store;
     let links = store.session_owners().await?;
     Ok(Json(store.owners().await?.into_iter().map(|o| view(o, &links)).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OwnerInput)]
 pub(crate) struct PutOwner {
     name: String,
     timezone: Option<String>,
@@ -44,6 +50,16 @@ pub(crate) struct PutOwner {
     sessions: Option<Vec<String>>,
 }
 
+/// Add or change an owner (what `vigil owner set` does), and which sessions they own.
+#[utoipa::path(put, path = "/api/owners/{email}", tag = "owners", operation_id = "putOwner",
+    params(("email" = String, Path, description = "The owner's email.")),
+    request_body = PutOwner,
+    responses(
+        (status = 200, description = "The owner.", body = OwnerView),
+        (status = 400, description = "Bad email, timezone, empty name or bad session id.", body = super::doc::ErrorBody),
+        (status = 404, description = "A listed session does not exist.", body = super::doc::ErrorBody),
+        super::doc::JsonBodyErrors,
+    ))]
 pub(crate) async fn put(
     State(state): State<ApiState>,
     PathArgs(email): PathArgs<String>,
@@ -75,6 +91,14 @@ pub(crate) async fn put(
     Ok(Json(view(owner, &links)))
 }
 
+/// Delete an owner.
+#[utoipa::path(delete, path = "/api/owners/{email}", tag = "owners", operation_id = "deleteOwner",
+    params(("email" = String, Path, description = "The owner's email.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "Bad email.", body = super::doc::ErrorBody),
+        (status = 404, description = "No such owner.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
     PathArgs(email): PathArgs<String>,

@@ -134,7 +134,30 @@ impl ApiState {
     }
 }
 
-/// `GET /api/me`: the scope of the token used.
+/// What `GET /api/me` answers.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: the handler answers `json!`
+pub(crate) struct Me {
+    scope: MeScope,
+    /// An owner token's owner.
+    #[schema(required = false)]
+    owner: String,
+    /// An owner token's id.
+    #[schema(required = false)]
+    token: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum MeScope {
+    Admin,
+    Owner,
+}
+
+/// The scope of the token used: the admin, or an owner (whose sessions alone it reaches).
+#[utoipa::path(get, path = "/api/me", tag = "owners", operation_id = "me",
+    responses((status = 200, description = "The scope.", body = Me)))]
 pub(crate) async fn me(axum::Extension(scope): axum::Extension<Scope>) -> Json<Value> {
     Json(match scope {
         Scope::Admin => json!({ "scope": "admin" }),

@@ -22,12 +22,35 @@ const MAX_PREFIX: usize = 200;
 const RECENT_HOURS: i64 = 24;
 
 /// A silence as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Silence)]
 pub(crate) struct SilenceView {
     #[serde(flatten)]
     silence: Silence,
     /// `active` or `expired`.
+    #[schema(value_type = SilenceState)]
     state: &'static str,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum SilenceState {
+    Active,
+    Expired,
+}
+
+/// The body `create` reads (by hand, to name each mistake: see [`SHAPE`]).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = SilenceInput)]
+#[allow(dead_code)] // a schema only
+pub(crate) struct SilenceInput {
+    matcher: Matcher,
+    /// A span from now (`2h`, `30m`, `1d`) or an instant (RFC 3339).
+    until: String,
+    /// Why (shown with the silence and in the ledger).
+    reason: String,
 }
 
 fn view(s: Silence, now: DateTime<Utc>) -> SilenceView {
@@ -156,6 +179,18 @@ async fn reaches(state: &ApiState, scope: &Scope, s: &Silence) -> bool {
     }
 }
 
+/// Silence a session's alerts, or alerts by key or key prefix, until a time: their emails
+/// (escalations too) are held in the ledger (`silenced`) and sent when the silence ends if the
+/// alert is still open. An owner token silences its own sessions only.
+#[utoipa::path(post, path = "/api/silences", tag = "alerts", operation_id = "createSilence",
+    request_body = SilenceInput,
+    responses(
+        (status = 201, description = "The silence.", body = SilenceView),
+        (status = 400, description = "A bad field (the message names it and the fix): unknown session, `until` in \
+            the past, empty reason, unknown matcher field, bad JSON.", body = super::doc::ErrorBody),
+        (status = 413, description = "The body is over [api] max_body.", body = super::doc::ErrorBody),
+        (status = 415, description = "The body is not JSON (Content-Type).", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
     Extension(scope): Extension<Scope>,
@@ -210,7 +245,10 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(view(s, now))))
 }
 
-/// Active silences and those that ended in the last 24 h, newest first.
+/// Active silences and those that ended in the last 24 h, newest first. An owner token sees
+/// those on its own sessions.
+#[utoipa::path(get, path = "/api/silences", tag = "alerts", operation_id = "listSilences",
+    responses((status = 200, description = "Silences.", body = Vec<SilenceView>)))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
     Extension(scope): Extension<Scope>,
@@ -225,7 +263,15 @@ pub(crate) async fn list(
     Ok(Json(out))
 }
 
-/// Ends a silence now (an ended one is answered as it is).
+/// End a silence now; the emails it held go out if their alerts are still open. An ended
+/// silence is answered as it is.
+#[utoipa::path(delete, path = "/api/silences/{id}", tag = "alerts", operation_id = "expireSilence",
+    params(("id" = String, Path, description = "The silence's id, as GET /api/silences lists them.")),
+    responses(
+        (status = 200, description = "The silence, ended.", body = SilenceView),
+        (status = 400, description = "Bad silence id.", body = super::doc::ErrorBody),
+        (status = 404, description = "No such silence.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn expire(
     State(state): State<ApiState>,
     Extension(scope): Extension<Scope>,

@@ -14,10 +14,12 @@ use crate::store::tokens::{NewToken, TokenInfo};
 
 const MAX_LABEL: usize = 100;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OwnerTokenInput)]
 pub(crate) struct CreateToken {
     /// What the token is for (`"ana's dashboard"`).
+    #[schema(max_length = 100)]
     label: Option<String>,
 }
 
@@ -42,6 +44,18 @@ fn check_token_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Make an API token for the owner: it reaches only their sessions. Shown once. Admin token only.
+#[utoipa::path(post, path = "/api/owners/{email}/tokens", tag = "owners", operation_id = "createOwnerToken",
+    params(("email" = String, Path, description = "The owner's email.")),
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "The new token.", body = NewToken),
+        (status = 400, description = "Bad email or label.", body = super::doc::ErrorBody),
+        (status = 404, description = "No such owner, or no such live token.", body = super::doc::ErrorBody),
+        (status = 413, description = "The body is over [api] max_body.", body = super::doc::ErrorBody),
+        (status = 415, description = "The body is not JSON (Content-Type).", body = super::doc::ErrorBody),
+        (status = 422, description = "The body has a wrong field.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
     PathArgs(email): PathArgs<String>,
@@ -61,6 +75,14 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(new)))
 }
 
+/// The owner's API tokens, live and revoked (never the tokens themselves). Admin token only.
+#[utoipa::path(get, path = "/api/owners/{email}/tokens", tag = "owners", operation_id = "listOwnerTokens",
+    params(("email" = String, Path, description = "The owner's email.")),
+    responses(
+        (status = 200, description = "The tokens, oldest first.", body = Vec<TokenInfo>),
+        (status = 400, description = "Bad email or token id.", body = super::doc::ErrorBody),
+        (status = 404, description = "No such owner, or no such live token.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
     PathArgs(email): PathArgs<String>,
@@ -69,7 +91,14 @@ pub(crate) async fn list(
     Ok(Json(state.inner.store.owner_tokens(&email).await?))
 }
 
-/// Revokes every live token of the owner.
+/// Revoke every live token of the owner, at once. Admin token only.
+#[utoipa::path(delete, path = "/api/owners/{email}/tokens", tag = "owners", operation_id = "revokeOwnerTokens",
+    params(("email" = String, Path, description = "The owner's email.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, description = "Bad email or token id.", body = super::doc::ErrorBody),
+        (status = 404, description = "No such owner, or no such live token.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn revoke_all(
     State(state): State<ApiState>,
     PathArgs(email): PathArgs<String>,
@@ -86,6 +115,14 @@ fn no_live_token(email: &str, id: &str) -> ApiError {
     ))
 }
 
+/// Revoke one token, at once. Admin token only.
+#[utoipa::path(delete, path = "/api/owners/{email}/tokens/{token}", tag = "owners", operation_id = "revokeOwnerToken",
+    params(("email" = String, Path, description = "The owner's email."), ("token" = String, Path, description = "The token's id (the part after `vot_`, as lists show it).")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, description = "Bad email or token id.", body = super::doc::ErrorBody),
+        (status = 404, description = "No such owner, or no such live token.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn revoke(
     State(state): State<ApiState>,
     PathArgs((email, id)): PathArgs<(String, String)>,
@@ -100,7 +137,16 @@ pub(crate) async fn revoke(
     }
 }
 
-/// A new token in place of `id` (same label); `id` stops working now.
+/// Replace a token by a new one with the same label; the old one stops working now. Admin
+/// token only.
+#[utoipa::path(post, path = "/api/owners/{email}/tokens/{token}/rotate", tag = "owners",
+    operation_id = "rotateOwnerToken",
+    params(("email" = String, Path, description = "The owner's email."), ("token" = String, Path, description = "The token's id (the part after `vot_`, as lists show it).")),
+    responses(
+        (status = 201, description = "The replacement.", body = NewToken),
+        (status = 400, description = "Bad email or token id.", body = super::doc::ErrorBody),
+        (status = 404, description = "No such owner, or no such live token.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn rotate(
     State(state): State<ApiState>,
     PathArgs((email, id)): PathArgs<(String, String)>,

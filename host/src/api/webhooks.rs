@@ -12,11 +12,22 @@ use crate::store::webhooks::Delivery;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct Query {
+    /// How many, at most.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u32>,
 }
 
+/// Webhook deliveries not delivered yet: pending (waiting in the store across restarts), failed
+/// (given up) and dropped (a full queue), oldest first.
+#[utoipa::path(get, path = "/api/webhooks/deliveries", tag = "webhooks", operation_id = "webhookDeliveries",
+    params(Query),
+    responses(
+        (status = 200, description = "The deliveries.", body = Vec<Delivery>),
+        (status = 400, description = "Bad limit.", body = super::doc::ErrorBody),
+    ))]
 pub(crate) async fn deliveries(
     State(state): State<ApiState>,
     QueryArgs(q): QueryArgs<Query>,

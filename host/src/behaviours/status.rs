@@ -21,45 +21,56 @@ use crate::clock::Clock;
 use crate::scheduler::{Scheduler, TimerId};
 
 /// One behaviour as shown to users.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BehaviourView {
     pub name: String,
+    #[schema(value_type = String)]
     pub path: PathBuf,
     pub loaded_at: DateTime<Utc>,
     /// Successful reloads since it was first loaded.
     pub reloads: u64,
     /// The file on disk does not load; the version before it keeps running.
+    #[schema(required = true)]
     pub load_error: Option<String>,
     /// For a WASM plugin, where the running version's machine code came from: `compiled`
     /// (compiled at load) or `cache` (from `data/cache/wasm`). `None` for scripts.
     #[serde(default)]
+    #[schema(required = true)]
     pub compiled: Option<String>,
     pub runs: u64,
     pub failures: u64,
+    #[schema(required = true)]
     pub last_error: Option<String>,
     pub triggers: Vec<TriggerStatus>,
     /// The last runs, oldest first.
     pub traces: Vec<Trace>,
     /// Runs that failed in a row (0 after a success).
     #[serde(default)]
+    #[schema(required = true)]
     pub consecutive_failures: u32,
     /// Set while the behaviour is suspended: its triggers do not fire until `until`.
     #[serde(default)]
+    #[schema(required = true)]
     pub suspended: Option<Suspended>,
     /// The share of one core its runs took over the minute before its last run (0.1 = 10 %).
     #[serde(default)]
+    #[schema(required = true)]
     pub cpu_share: f64,
     /// Run time (wall time inside its runs) since the host started.
     #[serde(default)]
+    #[schema(required = true)]
     pub cpu_seconds: f64,
     /// Timer fires skipped because the previous run of the same trigger was still going.
     #[serde(default)]
+    #[schema(required = true)]
     pub skipped_overlap: u64,
     /// Fires and events skipped while suspended.
     #[serde(default)]
+    #[schema(required = true)]
     pub skipped_suspended: u64,
     /// Times it was suspended since the host started.
     #[serde(default)]
+    #[schema(required = true)]
     pub suspensions: u64,
 }
 

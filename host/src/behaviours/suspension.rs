@@ -25,8 +25,9 @@ use crate::config::Limits;
 pub const CPU_WINDOW: Duration = Duration::from_secs(60);
 
 /// Why a behaviour was suspended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SuspensionReason)]
 pub enum Reason {
     /// `suspend_after` runs failed in a row (or the trial run after a resume failed).
     Failures,
@@ -57,7 +58,7 @@ impl Resume {
 }
 
 /// A suspension, as the API, the dashboard and `behaviour.suspended` show it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Suspended {
     pub reason: Reason,
     pub since: DateTime<Utc>,

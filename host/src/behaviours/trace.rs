@@ -12,7 +12,7 @@ pub const KEEP: usize = 20;
 pub const MAX_CALLS: usize = 50;
 
 /// One host call made by a run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct CallRecord {
     /// The host function, as the script names it (`send_text`).
     pub call: String,
@@ -22,7 +22,7 @@ pub struct CallRecord {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
@@ -63,7 +63,7 @@ impl Outcome {
 }
 
 /// One handler run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Trace {
     /// The trigger, e.g. `every 55m..65m -> tick` or `on session.ready -> greet`.
     pub trigger: String,

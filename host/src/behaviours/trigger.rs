@@ -36,11 +36,14 @@ impl TriggerDecl {
 }
 
 /// A trigger as `vigil behaviours` and the API show it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Trigger)]
 pub struct TriggerStatus {
     pub trigger: String,
     pub handler: String,
+    #[schema(required = true)]
     pub next_fire: Option<chrono::DateTime<chrono::Utc>>,
     pub fires: u64,
+    #[schema(required = true)]
     pub last_fired: Option<chrono::DateTime<chrono::Utc>>,
 }

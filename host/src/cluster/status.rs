@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::{db, leases, nodes, now_ms, Cluster, ClusterError, LeaseRow, NodeRow};
 
 /// The cluster as one host sees it in the database.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ClusterReport {
     /// `true` (cluster mode is on on the host that answers).
     pub enabled: bool,
@@ -26,7 +26,8 @@ pub struct ClusterReport {
 }
 
 /// One node of [`ClusterReport`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = ClusterNode)]
 pub struct NodeView {
     pub id: String,
     pub max_sessions: i64,
@@ -42,10 +43,12 @@ pub struct NodeView {
 }
 
 /// One lease of [`ClusterReport`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = ClusterLease)]
 pub struct LeaseView {
     pub session: String,
     /// `None`: released.
+    #[schema(required = true)]
     pub node: Option<String>,
     pub epoch: i64,
     pub expires_ms: i64,
@@ -54,10 +57,12 @@ pub struct LeaseView {
 }
 
 /// Where one session runs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = ClusterPlacement)]
 pub struct Placement {
     pub session: String,
     /// The node holding its live lease; `None` when none does.
+    #[schema(required = true)]
     pub node: Option<String>,
     /// The epoch of its lease (0: never leased).
     pub epoch: i64,

@@ -30,7 +30,7 @@ pub enum Raised {
 }
 
 /// One alert as the ledger keeps it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub key: String,
     /// `firing`, `silenced` (its email is held by a silence, sent when the silence ends) or
@@ -40,18 +40,24 @@ pub struct LedgerEntry {
     pub template: String,
     pub recipient: String,
     pub vars: serde_json::Value,
+    #[schema(required = true)]
     pub first_sent: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub last_sent: Option<DateTime<Utc>>,
     pub last_raised: DateTime<Utc>,
     pub sent_count: i64,
     pub raised_count: i64,
+    #[schema(required = true)]
     pub resolved: Option<DateTime<Utc>>,
     /// When a silence last held its email.
+    #[schema(required = true)]
     pub silenced: Option<DateTime<Utc>>,
     /// When the current episode's first email was queued (escalation counts from it); unset
     /// while nothing was sent and once resolved.
+    #[schema(required = true)]
     pub fired: Option<DateTime<Utc>>,
     /// When the episode was escalated to `[alerts.escalation] to`.
+    #[schema(required = true)]
     pub escalated: Option<DateTime<Utc>>,
     /// The email a silence holds, sent when the silence ends (not shown by the API).
     #[serde(skip)]

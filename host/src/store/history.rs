@@ -12,16 +12,17 @@ use super::{from_ms, ms, q, Store, StoreError};
 const HOUR_MS: i64 = 3_600_000;
 
 /// A status the session entered, and when.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StatusChange {
     pub at: DateTime<Utc>,
     pub status: String,
     /// Why, when the host said (`disconnected`, `error`, `logged_out` …).
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 
 /// Messages of one hour.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HourMessages {
     /// The hour's start.
     pub hour: DateTime<Utc>,
@@ -33,7 +34,7 @@ pub struct HourMessages {
 }
 
 /// The browser's memory in one bucket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MemoryBucket {
     /// The bucket's start.
     pub at: DateTime<Utc>,
@@ -45,11 +46,12 @@ pub struct MemoryBucket {
 }
 
 /// A session's history from `since` on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct History {
     pub session: String,
     pub since: DateTime<Utc>,
     /// The status the session was in at `since` (the last change before it), if known.
+    #[schema(required = true)]
     pub status_at_since: Option<String>,
     /// Changes from `since` on, oldest first.
     pub status: Vec<StatusChange>,

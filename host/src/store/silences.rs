@@ -9,8 +9,9 @@ use sqlx::Row;
 use super::{from_ms, ms, q, Store, StoreError};
 
 /// What a silence holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SilenceMatcher)]
 pub enum Matcher {
     /// Every alert about this session (the alert's `vars.session`).
     Session(String),
@@ -42,7 +43,8 @@ impl Matcher {
 }
 
 /// One silence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = StoredSilence)]
 pub struct Silence {
     pub id: i64,
     pub matcher: Matcher,
@@ -52,6 +54,7 @@ pub struct Silence {
     pub starts: DateTime<Utc>,
     pub ends: DateTime<Utc>,
     /// Who expired it early, if someone did.
+    #[schema(required = true)]
     pub expired_by: Option<String>,
 }
 

@@ -16,7 +16,8 @@ use super::{from_ms, ms, q, Store, StoreError};
 pub const PREFIX: &str = "vot_";
 
 /// A token as lists show it (no secret, no hash).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = OwnerToken)]
 pub struct TokenInfo {
     /// Names the token (the part after `vot_` of the token itself).
     pub id: String,
@@ -29,7 +30,8 @@ pub struct TokenInfo {
 }
 
 /// A token just made: the only time its clear text exists.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = NewOwnerToken)]
 pub struct NewToken {
     #[serde(flatten)]
     pub info: TokenInfo,

@@ -10,7 +10,8 @@ use sqlx::Row;
 use super::{from_ms, ms, q, Store, StoreError};
 
 /// A delivery as the store has it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookDelivery)]
 pub struct Delivery {
     /// The row (delivery order within a receiver).
     #[serde(skip)]
