@@ -77,12 +77,6 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
         }
         Command::Demo { listen, data, scripts, chromium, sessions } => {
-            for id in &sessions {
-                if let Err(e) = crate::sessions::id::check_id(id) {
-                    eprintln!("vigil demo: --sessions: {e}");
-                    return ExitCode::from(2);
-                }
-            }
             #[cfg(feature = "demo")]
             {
                 let shutdown = CancellationToken::new();
@@ -213,26 +207,12 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Session { action } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
-            // A bad id is refused before anything (the store included) touches the disk.
-            let id = match &action {
-                SessionAction::Add { id, .. }
-                | SessionAction::Remove { id }
-                | SessionAction::Logout { id }
-                | SessionAction::Link { id, .. } => Some(id),
-                SessionAction::List { .. } => None,
-            };
-            if let Some(Err(e)) = id.map(|id| crate::sessions::check_id(id)) {
-                eprintln!("vigil: {e}");
-                return ExitCode::FAILURE;
-            }
+            // A bad id was refused by the argument parser, before anything (the store
+            // included) touched the disk.
             with_sessions(&config, |m| Box::pin(session_action(m, action))).await
         }
         Command::Backup { id } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
-            if let Err(e) = crate::sessions::check_id(&id) {
-                eprintln!("vigil: {e}");
-                return ExitCode::FAILURE;
-            }
             with_sessions(&config, |m| {
                 Box::pin(async move {
                     let b = m.backup(&id).await?;
@@ -249,10 +229,6 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Restore { id, backup } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
-            if let Err(e) = crate::sessions::check_id(&id) {
-                eprintln!("vigil: {e}");
-                return ExitCode::FAILURE;
-            }
             with_sessions(&config, |m| {
                 Box::pin(async move {
                     let b = m.restore(&id, backup.as_deref()).await?;

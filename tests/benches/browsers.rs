@@ -10,6 +10,7 @@
 //! `chromium-headless-shell` for the headless shell only (e.g. for N = 20).
 
 use std::time::{Duration, Instant};
+use vigil_tests::sid;
 
 use vigil::sessions::chromium::tree_usage;
 use vigil::sessions::SessionStatus;
@@ -21,7 +22,7 @@ fn ids(n: usize) -> Vec<String> {
 
 async fn all_ready(h: &SessionsHost, ids: &[String], within: Duration) {
     let t0 = Instant::now();
-    while !ids.iter().all(|id| h.sessions.info(id).unwrap().status == SessionStatus::Ready) {
+    while !ids.iter().all(|id| h.sessions.info(&sid(id)).unwrap().status == SessionStatus::Ready) {
         assert!(t0.elapsed() < within, "not all ready within {within:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -51,14 +52,14 @@ async fn one(exe: &str, n: usize, switches: &str) {
     // Let the pages settle, then measure.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let pss: Vec<u64> =
-        ids.iter().map(|id| tree_usage(h.sessions.chromium_pid(id).unwrap()).pss_bytes / 1_048_576).collect();
+        ids.iter().map(|id| tree_usage(h.sessions.chromium_pid(&sid(id)).unwrap()).pss_bytes / 1_048_576).collect();
     let avg = pss.iter().sum::<u64>() / n as u64;
     let rss = rss_kib("self") / 1024;
 
     let mut kills = Vec::new();
     let mut steps: Vec<[f64; 5]> = Vec::new();
     for _ in 0..3 {
-        let pid = h.sessions.chromium_pid(&ids[0]).unwrap();
+        let pid = h.sessions.chromium_pid(&sid(&ids[0])).unwrap();
         let t0 = Instant::now();
         let wall0 = chrono::Utc::now();
         // SAFETY: plain syscall on the Chromium this host started.

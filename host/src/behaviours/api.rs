@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::Capability;
 use crate::events::{Event, EventBus, MAX_EVENT_DEPTH};
 use crate::scheduler::TriggerSpec;
-use crate::sessions::{SessionError, SessionInfo, SessionStatus, Sessions};
+use crate::sessions::{SessionError, SessionId, SessionInfo, SessionStatus, Sessions};
 use crate::store::Store;
 
 /// What host calls fail with.
@@ -326,21 +326,26 @@ impl Api {
         self.session_call("sessions", String::new(), self.svc.sessions.list())
     }
 
+    // A behaviour's session ids come in as strings: each call parses its id (a bad one is
+    // the call's error, recorded like any other).
+
     pub(crate) fn state(&self, id: &str, timeout: Duration) -> Result<String, HostError> {
-        self.session_call("state", id.to_string(), self.svc.sessions.state(id, timeout))
+        let s = &self.svc.sessions;
+        self.session_call("state", id.to_string(), async { s.state(&SessionId::parse(id)?, timeout).await })
     }
 
     pub(crate) fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, HostError> {
-        self.session_call("ping", id.to_string(), self.svc.sessions.ping(id, timeout))
+        let s = &self.svc.sessions;
+        self.session_call("ping", id.to_string(), async { s.ping(&SessionId::parse(id)?, timeout).await })
     }
 
     /// `resources(id)`: the last measurement of the session's browser, `null` when none.
     pub(crate) fn resources(&self, id: &str) -> Result<serde_json::Value, HostError> {
         let sessions = self.svc.sessions.clone();
         let known = async {
-            crate::sessions::check_id(id)?;
+            let id = SessionId::parse(id)?;
             if sessions.list().await?.iter().any(|s| s.id == id) {
-                Ok(sessions.resources(id))
+                Ok(sessions.resources(&id))
             } else {
                 Err(SessionError::NotFound(id.into()))
             }
@@ -355,19 +360,20 @@ impl Api {
             call: "send_text",
             source,
         })?;
-        self.session_call(
-            "send_text",
-            format!("{id} -> {wid}: {}", truncate(text, 60)),
-            self.svc.sessions.send_text(id, &wid, text, key),
-        )
+        self.session_call("send_text", format!("{id} -> {wid}: {}", truncate(text, 60)), async {
+            self.svc.sessions.send_text(&SessionId::parse(id)?, &wid, text, key).await
+        })
     }
 
     pub(crate) fn activity(&self, id: &str) -> Result<(), HostError> {
-        self.session_call("activity", id.to_string(), self.svc.sessions.activity(id))
+        let s = &self.svc.sessions;
+        self.session_call("activity", id.to_string(), async { s.activity(&SessionId::parse(id)?).await })
     }
 
     pub(crate) fn restart(&self, id: &str, reason: &str) -> Result<(), HostError> {
-        self.session_call("restart", format!("{id}: {reason}"), self.svc.sessions.restart(id, reason))
+        let s = &self.svc.sessions;
+        let call = async { s.restart(&SessionId::parse(id)?, reason).await };
+        self.session_call("restart", format!("{id}: {reason}"), call)
     }
 
     pub(crate) fn mark(&self, id: &str, status: &str, reason: &str) -> Result<(), HostError> {
@@ -376,17 +382,22 @@ impl Api {
             call: "mark",
             source,
         })?;
-        self.session_call("mark", format!("{id} -> {status}: {reason}"), self.svc.sessions.mark(id, status, reason))
+        let s = &self.svc.sessions;
+        let call = async { s.mark(&SessionId::parse(id)?, status, reason).await };
+        self.session_call("mark", format!("{id} -> {status}: {reason}"), call)
     }
 
     /// `pairing_code(id, phone)`: starts linking the session by phone number; the code to
     /// type on the phone (renewed while unlinked: `session.pairing_code`).
     pub(crate) fn pairing_code(&self, id: &str, phone: &str) -> Result<String, HostError> {
-        self.session_call("pairing_code", format!("{id} for {phone}"), self.svc.sessions.pairing_code(id, phone))
+        let s = &self.svc.sessions;
+        let call = async { s.pairing_code(&SessionId::parse(id)?, phone).await };
+        self.session_call("pairing_code", format!("{id} for {phone}"), call)
     }
 
     pub(crate) fn backup(&self, id: &str) -> Result<String, HostError> {
-        self.session_call("backup", id.to_string(), self.svc.sessions.backup(id))
+        let s = &self.svc.sessions;
+        self.session_call("backup", id.to_string(), async { s.backup(&SessionId::parse(id)?).await })
     }
 
     /// `remove_orphan_folders(min_age)`: removes the folders under `data_dir/sessions` that
@@ -399,7 +410,7 @@ impl Api {
             return Ok(Vec::new());
         }
         let known = match self.svc.rt.block_on(self.svc.sessions.list()) {
-            Ok(list) => list.into_iter().map(|s| s.id).collect(),
+            Ok(list) => list.into_iter().map(|s| s.id.into_string()).collect(),
             Err(source) => {
                 self.record(CALL, format!("cannot list the sessions: {source}"), false);
                 return Err(HostError::Session { behaviour: self.name.to_string(), call: CALL, source });
@@ -440,7 +451,8 @@ impl Api {
     }
 
     pub(crate) fn touch(&self, id: &str) -> Result<(), HostError> {
-        self.session_call("touch", id.to_string(), self.svc.sessions.touch(id))
+        let s = &self.svc.sessions;
+        self.session_call("touch", id.to_string(), async { s.touch(&SessionId::parse(id)?).await })
     }
 }
 

@@ -46,7 +46,7 @@ pub enum Command {
         chromium: String,
         /// The demo sessions (comma-separated ids).
         #[arg(long, value_delimiter = ',', default_value = "alpha,beta")]
-        sessions: Vec<String>,
+        sessions: Vec<crate::sessions::SessionId>,
     },
     /// Validate the config and compile every script; non-zero exit on any problem.
     Check,
@@ -108,7 +108,7 @@ pub enum Command {
     /// Back up a session's WhatsApp storage now (kept in data/sessions/<id>/backups).
     Backup {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
     },
     /// Alert silences on the running host: hold a session's (or some alerts') emails a while.
     Silence {
@@ -119,7 +119,7 @@ pub enum Command {
     /// not be running.
     Restore {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
         /// The backup's file name (see `vigil session list --backups`); default the newest.
         backup: Option<String>,
     },
@@ -154,7 +154,7 @@ pub enum SessionAction {
     /// Add a session; `vigil run` then opens it and shows its QR to link it.
     Add {
         /// Lowercase letters, digits, `_` and `-` (e.g. `sales-1`).
-        id: String,
+        id: crate::sessions::SessionId,
         /// A name for people.
         #[arg(long)]
         label: Option<String>,
@@ -171,19 +171,19 @@ pub enum SessionAction {
     /// Remove a session: its record, profile and backups. The host must not be running it.
     Remove {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
     },
     /// Log a session out of WhatsApp (the phone loses this linked device). The host must not
     /// be running it.
     Logout {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
     },
     /// Link a session by phone number instead of a QR: prints the code to type on the phone
     /// and waits until it is linked. The host must not be running it.
     Link {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
         /// The account's phone number, international format (e.g. `+34 600 000 000`).
         #[arg(long)]
         phone: String,

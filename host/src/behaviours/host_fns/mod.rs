@@ -193,7 +193,7 @@ pub(crate) struct SessionRecord {
 impl From<crate::sessions::SessionInfo> for SessionRecord {
     fn from(s: crate::sessions::SessionInfo) -> Self {
         SessionRecord {
-            id: s.id,
+            id: s.id.into_string(),
             label: s.label,
             phone: s.phone,
             status: s.status.as_str().to_string(),
