@@ -400,33 +400,24 @@ impl Api {
         self.session_call("backup", id.to_string(), async { s.backup(&SessionId::parse(id)?).await })
     }
 
-    /// `remove_orphan_folders(min_age)`: removes the folders under `data_dir/sessions` that
-    /// belong to no session (see [`crate::sessions::orphans`] for what is never removed);
-    /// returns their ids. A host that runs no browsers knows no folders and removes nothing.
+    /// `remove_orphan_folders(min_age)`: removes the session folders that belong to no session
+    /// ([`Sessions::remove_orphan_folders`]: only the sessions know their folders); returns
+    /// their ids. A host that runs no browsers knows no folders and removes nothing.
     pub(crate) fn remove_orphan_folders(&self, min_age: Duration) -> Result<Vec<String>, HostError> {
         const CALL: &str = "remove_orphan_folders";
-        if !self.svc.sessions.owns_folders() {
-            self.record(CALL, "skipped: this host runs no sessions, so it cannot tell an orphan".into(), true);
-            return Ok(Vec::new());
-        }
-        let known = match self.svc.rt.block_on(self.svc.sessions.list()) {
-            Ok(list) => list.into_iter().map(|s| s.id.into_string()).collect(),
+        let swept = match self.svc.rt.block_on(self.svc.sessions.remove_orphan_folders(min_age)) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                self.record(CALL, "skipped: this host runs no sessions, so it cannot tell an orphan".into(), true);
+                return Ok(Vec::new());
+            }
             Err(source) => {
-                self.record(CALL, format!("cannot list the sessions: {source}"), false);
+                self.record(CALL, source.to_string(), false);
                 return Err(HostError::Session { behaviour: self.name.to_string(), call: CALL, source });
             }
         };
-        let dir = self.svc.data_dir.join("sessions");
-        let swept = crate::sessions::orphans::remove_orphans(&dir, &known, min_age);
-        let ok = swept.as_ref().is_ok_and(|s| s.failed.is_empty());
-        let detail = match &swept {
-            Ok(s) if s.removed.is_empty() => "none".to_string(),
-            Ok(s) => s.removed.join(", "),
-            Err(e) => e.clone(),
-        };
-        self.record(CALL, detail, ok);
-        let swept =
-            swept.map_err(|message| HostError::Invalid { behaviour: self.name.to_string(), call: CALL, message })?;
+        let detail = if swept.removed.is_empty() { "none".to_string() } else { swept.removed.join(", ") };
+        self.record(CALL, detail, swept.failed.is_empty());
         if !swept.failed.is_empty() {
             return Err(HostError::Invalid {
                 behaviour: self.name.to_string(),
@@ -438,14 +429,6 @@ impl Api {
                     swept.failed.join("; ")
                 ),
             });
-        }
-        if !swept.removed.is_empty() {
-            tracing::warn!(
-                behaviour = &*self.name,
-                "removed orphan session folders (no session record) under {}: {}",
-                dir.display(),
-                swept.removed.join(", ")
-            );
         }
         Ok(swept.removed)
     }

@@ -55,8 +55,11 @@ impl Sessions for PlacedSessions {
     async fn backup(&self, id: &SessionId) -> Result<String, SessionError> {
         self.inner.backup(id).await
     }
-    fn owns_folders(&self) -> bool {
-        self.inner.owns_folders()
+    async fn remove_orphan_folders(
+        &self,
+        min_age: Duration,
+    ) -> Result<Option<crate::sessions::orphans::Swept>, SessionError> {
+        self.inner.remove_orphan_folders(min_age).await
     }
     async fn pairing_code(&self, id: &SessionId, phone: &str) -> Result<String, SessionError> {
         self.inner.pairing_code(id, phone).await

@@ -42,7 +42,8 @@ struct Inner {
     sent: Vec<SentText>,
     keys: BTreeMap<String, String>,
     actions: Vec<Action>,
-    owns_folders: bool,
+    /// The folder these sessions are the whole truth about (`data_dir/sessions`), if any.
+    folders: Option<std::path::PathBuf>,
     resources: BTreeMap<String, super::Resources>,
 }
 
@@ -75,10 +76,11 @@ impl MemorySessions {
         }
     }
 
-    /// Makes these sessions the whole truth about `data_dir/sessions` (as a host running the
-    /// browsers is), so `remove_orphan_folders` removes the folders of sessions not added here.
-    pub fn set_owns_folders(&self, owns: bool) {
-        self.inner.lock().unwrap().owns_folders = owns;
+    /// Makes these sessions the whole truth about `sessions_dir` (a host's
+    /// `data_dir/sessions`, as a host running the browsers is), so `remove_orphan_folders`
+    /// removes the folders there of sessions not added here.
+    pub fn own_folders_in(&self, sessions_dir: &std::path::Path) {
+        self.inner.lock().unwrap().folders = Some(sessions_dir.to_path_buf());
     }
 
     /// Sets what `resources(id)` answers (`None`: not measured).
@@ -310,8 +312,13 @@ impl Sessions for MemorySessions {
         self.with(id, |s, _| s.info.last_seen = Some(now))
     }
 
-    fn owns_folders(&self) -> bool {
-        self.inner.lock().unwrap().owns_folders
+    async fn remove_orphan_folders(&self, min_age: Duration) -> Result<Option<super::orphans::Swept>, SessionError> {
+        let (dir, known) = {
+            let inner = self.inner.lock().unwrap();
+            let Some(dir) = inner.folders.clone() else { return Ok(None) };
+            (dir, inner.sessions.keys().cloned().collect())
+        };
+        super::orphans::sweep(&dir, known, min_age).await.map(Some)
     }
 
     fn resources(&self, id: &SessionId) -> Option<super::Resources> {

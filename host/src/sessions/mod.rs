@@ -216,11 +216,12 @@ pub trait Sessions: Send + Sync + 'static {
     /// Backs up the session's profile (keeping the configured number of backups); returns
     /// the backup's name.
     async fn backup(&self, id: &SessionId) -> Result<String, SessionError>;
-    /// Whether [`Sessions::list`] is every session that has a folder under `data_dir/sessions`
-    /// (a host that runs the browsers), so that a folder it does not list is an orphan. Only
-    /// then does `remove_orphan_folders` remove anything. Default: no.
-    fn owns_folders(&self) -> bool {
-        false
+    /// Removes the orphan folders under `data_dir/sessions`: no session, no browser, unchanged
+    /// for `min_age` (see [`orphans`] for what is never removed). `None` when this host cannot
+    /// tell an orphan — it does not run the browsers, so [`Sessions::list`] is not every
+    /// session with a folder — and nothing was removed. Default: `None`.
+    async fn remove_orphan_folders(&self, _min_age: Duration) -> Result<Option<orphans::Swept>, SessionError> {
+        Ok(None)
     }
     /// Starts linking the session by phone number instead of a QR (WhatsApp → Linked devices →
     /// Link with phone number): answers the 8-character code to type on the phone `phone`,

@@ -86,6 +86,28 @@ pub fn remove_orphans(sessions_dir: &Path, known: &BTreeSet<String>, min_age: Du
     Ok(out)
 }
 
+/// [`remove_orphans`] off the async threads, for the [`Sessions`](super::Sessions) impls:
+/// `known` is every session with a record. What it removed is logged.
+pub(crate) async fn sweep(
+    sessions_dir: &Path,
+    known: BTreeSet<String>,
+    min_age: Duration,
+) -> Result<Swept, super::SessionError> {
+    let dir = sessions_dir.to_path_buf();
+    let swept = tokio::task::spawn_blocking(move || remove_orphans(&dir, &known, min_age))
+        .await
+        .map_err(|e| super::SessionError::BadInput(format!("removing orphan folders: {e}")))?
+        .map_err(super::SessionError::BadInput)?;
+    if !swept.removed.is_empty() {
+        tracing::warn!(
+            "removed orphan session folders (no session record) under {}: {}",
+            sessions_dir.display(),
+            swept.removed.join(", ")
+        );
+    }
+    Ok(swept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,8 +97,13 @@ impl Sessions for SessionManager {
         Ok(())
     }
 
-    fn owns_folders(&self) -> bool {
-        true
+    async fn remove_orphan_folders(
+        &self,
+        min_age: Duration,
+    ) -> Result<Option<crate::sessions::orphans::Swept>, SessionError> {
+        // Every session with a record is here, running or not: the folders of no other are orphans.
+        let known = self.ids().into_iter().map(SessionId::into_string).collect();
+        crate::sessions::orphans::sweep(&self.inner.settings.dir, known, min_age).await.map(Some)
     }
 
     fn resources(&self, id: &SessionId) -> Option<crate::sessions::Resources> {
