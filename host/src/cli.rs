@@ -17,8 +17,15 @@ use crate::sessions::{SessionError, SessionManager, Sessions};
 
 mod args;
 mod behaviours;
+pub mod cluster;
+pub mod defs;
+pub mod init;
+pub mod link;
 mod owners;
+pub mod schema;
 mod sessions;
+pub mod silence;
+pub mod tokens;
 
 pub use args::*;
 use behaviours::show_behaviours;
@@ -100,7 +107,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         }
-        Command::Defs(args) => crate::cli_defs::main(args).await,
+        Command::Defs(args) => crate::cli::defs::main(args).await,
         Command::Check => {
             let report = crate::check::check(cli.config.as_deref(), std::env::vars().collect()).await;
             for n in &report.notes {
@@ -118,8 +125,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Init(args) => crate::cli_init::main(args),
-        Command::Schema(args) => crate::cli_schema::main(args),
+        Command::Init(args) => crate::cli::init::main(args),
+        Command::Schema(args) => crate::cli::schema::main(args),
         Command::Doctor { canary } => crate::doctor::main(cli.config.as_deref(), canary).await,
         Command::Test { script, duration, sessions, start } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
@@ -189,7 +196,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Cluster { action } => crate::cli_cluster::main(cli.config.as_deref(), action).await,
+        Command::Cluster { action } => crate::cli::cluster::main(cli.config.as_deref(), action).await,
         Command::Owner { action } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             match owner(&config, action).await {
@@ -200,7 +207,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Silence { action } => crate::cli_silence::main(load_config(cli.config.as_deref()), action).await,
+        Command::Silence { action } => crate::cli::silence::main(load_config(cli.config.as_deref()), action).await,
         Command::Behaviours { json } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             show_behaviours(&config, json)

@@ -27,8 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the host (the default).
     Run,
-    /// Write `scripts/vigil.d.rhai`, the host functions with their docs for editors (see cli_defs).
-    Defs(crate::cli_defs::DefsArgs),
+    /// Write `scripts/vigil.d.rhai`, the host functions with their docs for editors (see host/src/cli/defs.rs).
+    Defs(crate::cli::defs::DefsArgs),
     /// Run the demo: the WhatsApp Web simulator, a host with two demo sessions that a pretend
     /// phone links, the default behaviours on short timings, and the dashboard.
     Demo {
@@ -52,9 +52,9 @@ pub enum Command {
     Check,
     /// Lay out a folder to run vigil in: vigil.toml, its schema, the default scripts and email
     /// templates. Files that exist are kept.
-    Init(crate::cli_init::InitArgs),
+    Init(crate::cli::init::InitArgs),
     /// Print (or write with --out) the JSON Schema of vigil.toml, for editors.
-    Schema(crate::cli_schema::SchemaArgs),
+    Schema(crate::cli::schema::SchemaArgs),
     /// Check this machine: Chromium, fonts, the data folder, the store, SMTP, the folders.
     Doctor {
         /// Also open the configured site in a throwaway profile and print the bridge's canary:
@@ -87,7 +87,7 @@ pub enum Command {
     /// Cluster mode: the nodes, leases and placement, from the running host.
     Cluster {
         #[command(subcommand)]
-        action: crate::cli_cluster::ClusterAction,
+        action: crate::cli::cluster::ClusterAction,
     },
     /// Session owners: who is emailed about their sessions.
     Owner {
@@ -113,7 +113,7 @@ pub enum Command {
     /// Alert silences on the running host: hold a session's (or some alerts') emails a while.
     Silence {
         #[command(subcommand)]
-        action: crate::cli_silence::SilenceAction,
+        action: crate::cli::silence::SilenceAction,
     },
     /// Restore a session's WhatsApp storage from a backup, after checking it; the session must
     /// not be running.
@@ -208,7 +208,7 @@ pub enum OwnerAction {
     /// The owner's API tokens: each reaches only their sessions.
     Token {
         #[command(subcommand)]
-        action: crate::cli_tokens::TokenAction,
+        action: crate::cli::tokens::TokenAction,
     },
 }
 

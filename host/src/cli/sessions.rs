@@ -96,7 +96,7 @@ pub(super) async fn session_action(m: &SessionManager, action: SessionAction) ->
                     message: format!("a running host has it open (Chromium pid {pid}): use POST /api/sessions/{{id}}/pairing-code there"),
                 });
             }
-            crate::link_cli::link(m, &id, &phone).await?;
+            crate::cli::link::link(m, &id, &phone).await?;
         }
     }
     Ok(())

@@ -101,7 +101,7 @@ fn validation_grants_and_defaults_live_in_the_declaration() {
 #[test]
 fn scripts_vigil_d_rhai_is_current() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let expected = format!("{}\n", rt.block_on(crate::cli_defs::definitions()));
+    let expected = format!("{}\n", rt.block_on(crate::cli::defs::definitions()));
     for f in all() {
         assert!(expected.contains(&format!("fn {}(", f.name)), "`{}` missing from the definitions", f.name);
     }
