@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{outbox, Alerts};
-use crate::behaviours::api::Services;
+use crate::behaviours::host_calls::Services;
 use crate::behaviours::status::BehaviourView;
 use crate::behaviours::{is_plugin, is_script, watch, Behaviours};
 use crate::clock::Clock;

@@ -37,7 +37,7 @@ const QUIET: Duration = Duration::from_secs(6);
 const QUIET_MAX: Duration = Duration::from_secs(60);
 
 mod cluster_hooks;
-mod host_api;
+mod host_calls;
 mod lifecycle;
 mod page;
 mod profile_ops;

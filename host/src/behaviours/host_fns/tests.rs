@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::docs::{self, Param};
 use super::{all, get, Presence, Ty};
-use crate::behaviours::api::{Api, HostError, Services};
+use crate::behaviours::host_calls::{HostCalls, HostError, Services};
 use crate::config::Capability;
 
 fn repo() -> PathBuf {
@@ -72,7 +72,7 @@ fn rhai_call_shapes_follow_the_declaration() {
 fn invoke(name: &str, grants: Vec<Capability>, values: Vec<Option<Value>>) -> Result<super::Out, HostError> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let svc = rt.block_on(Services::sandbox(&crate::config::Config::default()));
-    let api = Api::new("t", grants, &toml::Table::new(), svc);
+    let api = HostCalls::new("t", grants, &toml::Table::new(), svc);
     let out = get(name).unwrap().invoke(&api, values, None);
     let declared = api.take_declared();
     out.inspect(|_| assert!(declared.len() <= 1))

@@ -99,7 +99,7 @@ struct RunState {
 }
 
 /// One behaviour's view of the host API.
-pub struct Api {
+pub struct HostCalls {
     name: Arc<str>,
     grants: Vec<Capability>,
     params: serde_json::Map<String, serde_json::Value>,
@@ -108,14 +108,14 @@ pub struct Api {
     run: Mutex<RunState>,
 }
 
-impl Api {
-    pub fn new(name: &str, grants: Vec<Capability>, params: &toml::Table, svc: Services) -> Arc<Api> {
+impl HostCalls {
+    pub fn new(name: &str, grants: Vec<Capability>, params: &toml::Table, svc: Services) -> Arc<HostCalls> {
         let rng = match svc.seed {
             Some(seed) => StdRng::seed_from_u64(seed ^ fnv1a(name.as_bytes())),
             None => StdRng::from_entropy(),
         };
         let params = serde_json::to_value(params).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
-        Arc::new(Api {
+        Arc::new(HostCalls {
             name: name.into(),
             grants,
             params,
@@ -439,7 +439,7 @@ impl Api {
     }
 }
 
-impl Api {
+impl HostCalls {
     // ----- alerts, email, host --------------------------------------------------------
 
     fn alert_call<T>(
