@@ -99,7 +99,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
             #[cfg(not(feature = "demo"))]
             {
-                let _ = (listen, data, scripts, chromium);
+                let _ = (listen, data, scripts, chromium, sessions);
                 eprintln!(
                     "vigil demo: this vigil was built without the demo (it links no WhatsApp Web simulator): \
                      build it with the `demo` feature, on by default (`cargo run --release -p vigil -- demo`)"
