@@ -4,6 +4,7 @@
 //! which comes back `ready`. Timings are shortened through `[behaviours.*.params]`.
 
 use std::time::Duration;
+use vigil_tests::sid;
 
 use vigil::sessions::SessionStatus;
 use vigil_tests::smtp::{decoded, SmtpServer};
@@ -90,7 +91,7 @@ async fn e2e_watchdog_restarts_a_hung_page_and_it_comes_back_ready() {
     assert_eq!(r.data["session"], "main");
     sim.client().fault(FaultKind::None, None).await.unwrap();
     h.wait_status("main", SessionStatus::Ready, Duration::from_secs(60)).await;
-    assert!(h.sessions.qr("main").is_none(), "back without a QR");
+    assert!(h.sessions.qr(&sid("main")).is_none(), "back without a QR");
     h.stop().await;
     sim.stop().await;
 }

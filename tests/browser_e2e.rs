@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use vigil_tests::sid;
 
 use vigil_tests::{
     http_client, processes_mentioning, sessions_toml_for, simulator, vigil_command, CHROMIUM, HEADLESS_SHELL,
@@ -250,7 +251,7 @@ async fn each_running_session_shows_its_memory_and_cpu_in_the_api_and_metrics_ma
                 .unwrap();
             let sampled = v["resources"]["sampled_at"].as_str().map(str::to_string);
             if v["status"] == "qr" && sampled.is_some() {
-                let pid = h.sessions.chromium_pid(id).expect("a running browser");
+                let pid = h.sessions.chromium_pid(&sid(id)).expect("a running browser");
                 let ours = pss_of_group(pid);
                 let fig = v["resources"]["memory_bytes"].as_u64().unwrap();
                 assert!(v["resources"]["cpu_seconds"].as_f64().unwrap() > 0.0, "{v}");

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use vigil_tests::sid;
 
 use serde_json::{json, Value};
 use vigil::sessions::SessionStatus;
@@ -55,15 +56,15 @@ async fn restore_on_the_running_host_brings_a_linked_session_back_without_a_qr()
     // A corrupt archive: refused, the same browser goes on, the files are untouched.
     let backups_dir = dir.path().join("data/sessions/r1/backups");
     std::fs::write(backups_dir.join("r1-corrupt.tar.zst"), b"not an archive at all").unwrap();
-    let pid = h.sessions.chromium_pid("r1").expect("a browser");
+    let pid = h.sessions.chromium_pid(&sid("r1")).expect("a browser");
     let before = snapshot(&profile_of(dir.path(), "r1"));
     let r = restore(json!({"backup": "r1-corrupt.tar.zst"})).await.unwrap();
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("corrupt"), "{body}");
-    assert_eq!(h.sessions.chromium_pid("r1"), Some(pid), "the session was not stopped");
-    assert_eq!(h.sessions.info("r1").unwrap().status, SessionStatus::Ready);
+    assert_eq!(h.sessions.chromium_pid(&sid("r1")), Some(pid), "the session was not stopped");
+    assert_eq!(h.sessions.info(&sid("r1")).unwrap().status, SessionStatus::Ready);
     assert_eq!(snapshot(&profile_of(dir.path(), "r1")), before, "no file changed");
     // Only the session's own backups, by name: no path to another file.
     let other = backups_dir.join(&good).display().to_string();
@@ -90,6 +91,6 @@ async fn restore_on_the_running_host_brings_a_linked_session_back_without_a_qr()
     }
     assert_eq!(steps, ["verified", "stopped", "restored", "started"]);
     assert_eq!(qr, 0, "linked again without a QR");
-    assert_ne!(h.sessions.chromium_pid("r1"), Some(pid), "a new browser");
+    assert_ne!(h.sessions.chromium_pid(&sid("r1")), Some(pid), "a new browser");
     h.stop().await;
 }

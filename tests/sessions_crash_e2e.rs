@@ -2,6 +2,7 @@
 //! back ready without a QR, again and again; the restart budget holds; nothing is left behind.
 
 use std::time::{Duration, Instant};
+use vigil_tests::sid;
 
 use vigil::sessions::SessionStatus;
 use vigil_tests::{assert_no_leftovers, sessions_toml, simulator, wait_for, SessionsHost};
@@ -17,7 +18,7 @@ fn kill9(pid: i32) {
 async fn chromium_pid(h: &SessionsHost, id: &str, not: Option<i32>) -> i32 {
     let deadline = Instant::now() + W;
     loop {
-        if let Some(pid) = h.sessions.chromium_pid(id).filter(|p| Some(*p) != not) {
+        if let Some(pid) = h.sessions.chromium_pid(&sid(id)).filter(|p| Some(*p) != not) {
             return pid;
         }
         assert!(Instant::now() < deadline, "no Chromium for `{id}`");
@@ -89,7 +90,7 @@ async fn chromium_kill9_twenty_times_on_three_sessions_all_recover() {
     );
     assert!(max_detect < Duration::from_secs(1), "every crash noticed within 1 s (max {max_detect:?})");
     for id in ids {
-        assert_eq!(h.sessions.info(id).unwrap().status, SessionStatus::Ready);
+        assert_eq!(h.sessions.info(&sid(id)).unwrap().status, SessionStatus::Ready);
     }
     h.stop().await;
     sim.stop().await;
@@ -109,9 +110,9 @@ async fn chromium_kills_faster_than_the_budget_allows_end_in_error() {
     let mut last = None;
     let mut kills = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while h.sessions.info("main").unwrap().status != SessionStatus::Error {
+    while h.sessions.info(&sid("main")).unwrap().status != SessionStatus::Error {
         assert!(Instant::now() < deadline, "the budget never ran out");
-        if let Some(pid) = h.sessions.chromium_pid("main").filter(|p| Some(*p) != last) {
+        if let Some(pid) = h.sessions.chromium_pid(&sid("main")).filter(|p| Some(*p) != last) {
             kill9(pid);
             kills += 1;
             last = Some(pid);
@@ -124,11 +125,11 @@ async fn chromium_kills_faster_than_the_budget_allows_end_in_error() {
     assert_eq!(h.log.count_of("session.restarted", "main"), 3, "3 restarts, then the budget is spent");
     // It stays down: no browser is started again.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(h.sessions.chromium_pid("main"), None);
-    assert_eq!(h.sessions.info("main").unwrap().status, SessionStatus::Error);
+    assert_eq!(h.sessions.chromium_pid(&sid("main")), None);
+    assert_eq!(h.sessions.info(&sid("main")).unwrap().status, SessionStatus::Error);
     assert_no_leftovers(&dir.path().display().to_string(), Duration::from_secs(10)).await;
     // A restart asked by a behaviour (or a person) brings it back, with a fresh budget.
-    vigil::sessions::Sessions::restart(&h.sessions, "main", "test").await.unwrap();
+    vigil::sessions::Sessions::restart(&h.sessions, &sid("main"), "test").await.unwrap();
     h.wait_status("main", SessionStatus::Ready, W).await;
     h.stop().await;
     sim.stop().await;

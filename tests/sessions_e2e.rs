@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::time::Duration;
+use vigil_tests::sid;
 
 use vigil::sessions::{SessionStatus, Sessions};
 use vigil_tests::{assert_no_leftovers, profile_of, sessions_toml, simulator, wait_for, SessionsHost};
@@ -45,22 +46,23 @@ fn greet(ev) {
     })
     .await;
     assert_eq!(ack.data["session"], "main");
-    assert_eq!(h.sessions.state("main", W).await.unwrap(), "CONNECTED");
-    let info = h.sessions.info("main").unwrap();
+    assert_eq!(h.sessions.state(&sid("main"), W).await.unwrap(), "CONNECTED");
+    let info = h.sessions.info(&sid("main")).unwrap();
     assert_eq!(info.phone.as_deref(), Some(ME));
     assert!(info.running);
-    assert!(h.sessions.ping("main", W).await.unwrap() < Duration::from_secs(2));
-    h.sessions.activity("main").await.unwrap();
+    assert!(h.sessions.ping(&sid("main"), W).await.unwrap() < Duration::from_secs(2));
+    h.sessions.activity(&sid("main")).await.unwrap();
 
     // The same idempotency key sends once.
-    let a = h.sessions.send_text("main", "34600000003@c.us", "once", Some("k1")).await.unwrap();
-    let b = h.sessions.send_text("main", "34600000003@c.us", "once", Some("k1")).await.unwrap();
+    let a = h.sessions.send_text(&sid("main"), "34600000003@c.us", "once", Some("k1")).await.unwrap();
+    let b = h.sessions.send_text(&sid("main"), "34600000003@c.us", "once", Some("k1")).await.unwrap();
     assert_eq!(a, b);
     assert_eq!(sim.client().messages().await.unwrap().len(), 2);
     // ... also when the two sends run at the same time.
+    let main = sid("main");
     let (c, d) = tokio::join!(
-        h.sessions.send_text("main", "34600000003@c.us", "together", Some("k2")),
-        h.sessions.send_text("main", "34600000003@c.us", "together", Some("k2")),
+        h.sessions.send_text(&main, "34600000003@c.us", "together", Some("k2")),
+        h.sessions.send_text(&main, "34600000003@c.us", "together", Some("k2")),
     );
     assert_eq!(c.unwrap(), d.unwrap());
     assert_eq!(sim.client().messages().await.unwrap().len(), 3, "concurrent sends with one key send once");
@@ -99,7 +101,7 @@ async fn a_linked_session_comes_back_ready_without_a_qr_after_a_restart_and_a_st
     let mut h = SessionsHost::start(dir.path(), &[], &config, &[]).await;
     h.wait_status("main", SessionStatus::Ready, W).await;
     assert_eq!(h.log.count_of("session.qr", "main"), 0, "no QR after a restart of the host");
-    assert_eq!(h.sessions.state("main", W).await.unwrap(), "CONNECTED");
+    assert_eq!(h.sessions.state(&sid("main"), W).await.unwrap(), "CONNECTED");
     h.stop().await;
 
     // A lock left by a Chromium on another host: removed, and the session starts anyway.
@@ -123,15 +125,15 @@ async fn a_lost_indexeddb_is_restored_from_the_last_backup_and_a_corrupt_backup_
     let mut h = SessionsHost::start(dir.path(), &[], &config, &["main"]).await;
     h.link(&sim, "main", ME).await;
     // A backup while the session runs; the session stays ready.
-    let b = h.sessions.backup("main").await.unwrap();
+    let b = h.sessions.backup(&sid("main")).await.unwrap();
     assert!(b.files.unwrap() >= 4, "{b:?}");
     let held = h.event(W, "session.backup", "main").await;
     assert!(held.data["held_ms"].as_u64().unwrap() < 2000, "{}", held.data);
-    assert_eq!(h.sessions.state("main", W).await.unwrap(), "CONNECTED");
+    assert_eq!(h.sessions.state(&sid("main"), W).await.unwrap(), "CONNECTED");
     for _ in 0..2 {
-        h.sessions.backup("main").await.unwrap();
+        h.sessions.backup(&sid("main")).await.unwrap();
     }
-    assert_eq!(h.sessions.backups("main").unwrap().len(), 2, "only the last 2 are kept");
+    assert_eq!(h.sessions.backups(&sid("main")).unwrap().len(), 2, "only the last 2 are kept");
     h.stop().await;
 
     let profile = profile_of(dir.path(), "main");
@@ -144,7 +146,7 @@ async fn a_lost_indexeddb_is_restored_from_the_last_backup_and_a_corrupt_backup_
     h.wait_status("main", SessionStatus::Ready, W).await;
     assert_eq!(h.log.count_of("session.qr", "main"), 0, "no QR after the restore");
     // While it runs, a restore is refused.
-    let e = h.sessions.restore("main", None).await.unwrap_err().to_string();
+    let e = h.sessions.restore(&sid("main"), None).await.unwrap_err().to_string();
     assert!(e.contains("running"), "{e}");
     h.stop().await;
 
@@ -167,13 +169,13 @@ async fn a_lost_indexeddb_is_restored_from_the_last_backup_and_a_corrupt_backup_
     .await
     .unwrap();
     let name = newest.file_name().unwrap().to_str().unwrap().to_string();
-    let e = m.restore("main", Some(&name)).await.unwrap_err().to_string();
+    let e = m.restore(&sid("main"), Some(&name)).await.unwrap_err().to_string();
     assert!(e.contains("corrupt") && e.contains("nothing was changed"), "{e}");
     assert_eq!(snapshot(&profile), before, "the profile is untouched");
     // The older, intact backup restores.
-    m.restore("main", None).await.unwrap_err();
+    m.restore(&sid("main"), None).await.unwrap_err();
     let older = h_backups(dir.path())[0].file_name().unwrap().to_str().unwrap().to_string();
-    let ok = m.restore("main", Some(&older)).await.unwrap();
+    let ok = m.restore(&sid("main"), Some(&older)).await.unwrap();
     assert_eq!(ok.name, older);
     m.shutdown().await;
     sim.stop().await;
@@ -222,8 +224,8 @@ async fn conflict_logout_from_the_phone_and_a_hung_page_set_status_and_raise_eve
     control.force_state(WaState::Conflict, Some(ME)).await.unwrap();
     let d = h.event(W, "session.disconnected", "main").await;
     assert_eq!(d.data["state"], "CONFLICT");
-    assert_eq!(h.sessions.info("main").unwrap().status, SessionStatus::Disconnected);
-    assert_eq!(h.sessions.info("main").unwrap().wa_state.as_deref(), Some("CONFLICT"));
+    assert_eq!(h.sessions.info(&sid("main")).unwrap().status, SessionStatus::Disconnected);
+    assert_eq!(h.sessions.info(&sid("main")).unwrap().wa_state.as_deref(), Some("CONFLICT"));
     control.force_state(WaState::Connected, Some(ME)).await.unwrap();
     h.event(W, "session.ready", "main").await;
 
@@ -231,24 +233,28 @@ async fn conflict_logout_from_the_phone_and_a_hung_page_set_status_and_raise_eve
     control.fault(FaultKind::Hang, None).await.unwrap();
     let d = h.event(W, "session.disconnected", "main").await;
     assert_eq!(d.data["reason"], "unresponsive", "{}", d.data);
-    assert_eq!(h.sessions.info("main").unwrap().status, SessionStatus::Disconnected);
-    let e = h.sessions.ping("main", Duration::from_millis(500)).await.unwrap_err();
+    assert_eq!(h.sessions.info(&sid("main")).unwrap().status, SessionStatus::Disconnected);
+    let e = h.sessions.ping(&sid("main"), Duration::from_millis(500)).await.unwrap_err();
     assert!(matches!(e, vigil::sessions::SessionError::Timeout { .. }), "{e}");
     control.fault(FaultKind::None, None).await.unwrap();
     h.event(W, "session.ready", "main").await;
-    assert_eq!(h.sessions.info("main").unwrap().status, SessionStatus::Ready);
+    assert_eq!(h.sessions.info(&sid("main")).unwrap().status, SessionStatus::Ready);
 
     // Unlinked from the phone.
     control.logout_from_phone(Some(ME)).await.unwrap();
     let out = h.event(W, "session.logged_out", "main").await;
     assert!(out.data["reason"].as_str().unwrap().contains("unlinked"), "{}", out.data);
     h.event(W, "session.qr", "main").await;
-    assert_eq!(h.sessions.info("main").unwrap().status, SessionStatus::LoggedOut, "a new QR does not hide the logout");
-    let e = h.sessions.send_text("main", "34600000002", "x", None).await.unwrap_err();
+    assert_eq!(
+        h.sessions.info(&sid("main")).unwrap().status,
+        SessionStatus::LoggedOut,
+        "a new QR does not hide the logout"
+    );
+    let e = h.sessions.send_text(&sid("main"), "34600000002", "x", None).await.unwrap_err();
     assert!(matches!(e, vigil::sessions::SessionError::NotReady { .. }), "{e}");
     // Linking again makes it ready. (The phone scans the newest QR: the simulator cannot
     // match the text of a QR shown after a logout from the phone.)
-    assert!(h.sessions.qr("main").is_some());
+    assert!(h.sessions.qr(&sid("main")).is_some());
     control.scan(None, Some(ME)).await.unwrap();
     h.wait_status("main", SessionStatus::Ready, W).await;
     h.stop().await;
@@ -265,15 +271,15 @@ async fn a_replaced_bridge_file_is_reinjected_without_restarting_the_browser() {
     let config = sessions_toml(sim.https_port(), &format!("bridge = {:?}", bridge));
     let mut h = SessionsHost::start(dir.path(), &[], &config, &["main"]).await;
     h.link(&sim, "main", ME).await;
-    let pid = h.sessions.chromium_pid("main").unwrap();
+    let pid = h.sessions.chromium_pid(&sid("main")).unwrap();
     let patched = vigil::sites::whatsapp::bridge::BUILT_IN
         .replace("state: () => (loaded() ? socket().state : 'LOADING')", "state: () => 'PATCHED-' + socket().state");
     assert_ne!(patched, vigil::sites::whatsapp::bridge::BUILT_IN, "the patch applies");
     std::fs::write(&bridge, patched).unwrap();
     let reloaded = wait_for(&mut h.events, W, "bridge.reloaded", |e| e.name == "bridge.reloaded").await;
     assert_eq!(reloaded.data["pages"], 1);
-    assert_eq!(h.sessions.state("main", W).await.unwrap(), "PATCHED-CONNECTED");
-    assert_eq!(h.sessions.chromium_pid("main"), Some(pid), "the same browser");
+    assert_eq!(h.sessions.state(&sid("main"), W).await.unwrap(), "PATCHED-CONNECTED");
+    assert_eq!(h.sessions.chromium_pid(&sid("main")), Some(pid), "the same browser");
     // The new bridge keeps pushing events: a forced state still arrives once (no double
     // subscription left by the old copy).
     sim.client().force_state(WaState::Conflict, Some(ME)).await.unwrap();
@@ -284,7 +290,7 @@ async fn a_replaced_bridge_file_is_reinjected_without_restarting_the_browser() {
     // A broken file keeps the previous bridge.
     std::fs::write(&bridge, "console.log('not a bridge')").unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(h.sessions.state("main", W).await.unwrap(), "PATCHED-CONFLICT");
+    assert_eq!(h.sessions.state(&sid("main"), W).await.unwrap(), "PATCHED-CONFLICT");
     h.stop().await;
     sim.stop().await;
     no_leftovers(dir.path()).await;

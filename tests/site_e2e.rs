@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vigil_tests::sid;
 
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -81,13 +82,14 @@ async fn the_current_site_async_adv_ciphertext_link_preview_and_logout_from_brid
     wait_for(&mut h.events, W, "the plain message", |e| e.name == "message.in" && e.data["body"] == "en claro").await;
 
     // A text with a URL goes through the link-preview path and reaches the server.
-    let id = h.sessions.send_text("main", "+34 600 000 002", "mira https://example.com", None).await.unwrap();
+    let id = h.sessions.send_text(&sid("main"), "+34 600 000 002", "mira https://example.com", None).await.unwrap();
     let sent = sim.client().messages().await.unwrap();
     let m = sent.iter().find(|m| m.id == id).expect("the simulator recorded the message");
     assert_eq!(m.body, "mira https://example.com");
     assert_eq!(m.link_preview.as_deref(), Some("https://example.com"), "sent through WAWebLinkPreviewChatAction");
     // A group is refused, naming it.
-    let e = h.sessions.send_text("main", "120363000000000000-1@g.us", "hola", None).await.unwrap_err().to_string();
+    let e =
+        h.sessions.send_text(&sid("main"), "120363000000000000-1@g.us", "hola", None).await.unwrap_err().to_string();
     assert!(e.contains("120363000000000000-1@g.us") && e.contains("not supported"), "{e}");
 
     // Logout from the phone, announced as logout_from_bridge only: logged_out within 2 s.
@@ -136,7 +138,7 @@ fn link(ev) {
     assert_eq!(code.len(), 8, "{code}");
     sim.client().enter_code(&code).await.expect("the behaviour's code links");
     h.wait_status("main", SessionStatus::Ready, W).await;
-    assert_eq!(h.sessions.info("main").unwrap().phone.as_deref(), Some("34600000007"));
+    assert_eq!(h.sessions.info(&sid("main")).unwrap().phone.as_deref(), Some("34600000007"));
     let mut all = Vec::new();
     recorded(&mut all_rx, &mut all);
     let bad: Vec<&Event> = all
@@ -182,7 +184,7 @@ async fn a_missing_module_is_site_incompatible_once_per_version_and_a_new_versio
     assert!(missing.contains(&"WAWebCollections.Msg") && missing.contains(&"WAWebCollections.Chat"), "{missing:?}");
     assert!(!missing.iter().any(|m| m.starts_with("WAWebCmd")), "only what is missing: {missing:?}");
     h.wait_status("main", SessionStatus::Error, W).await;
-    let info = h.sessions.info("main").unwrap();
+    let info = h.sessions.info(&sid("main")).unwrap();
     assert!(info.error.as_deref().unwrap().contains("WAWebCollections.Msg"), "{:?}", info.error);
     let mail = decoded(&smtp.wait_for(1, W)[0]);
     for field in ["To: ana@example.com", "Hola Ana", v1.as_str(), "- WAWebCollections.Msg"] {
@@ -190,7 +192,7 @@ async fn a_missing_module_is_site_incompatible_once_per_version_and_a_new_versio
     }
 
     // A second page load of the same version: reported again, no second email.
-    h.sessions.restart("main", "test: reload").await.unwrap();
+    h.sessions.restart(&sid("main"), "test: reload").await.unwrap();
     wait_for(&mut h.events, W * 2, "the second site.incompatible", |e| e.name == "site.incompatible").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(smtp.messages().len(), 1, "one email per site version");
@@ -201,7 +203,7 @@ async fn a_missing_module_is_site_incompatible_once_per_version_and_a_new_versio
         .set_site(&SiteRequest { version: Some(v2.into()), missing_modules: Some(vec![]), ..Default::default() })
         .await
         .unwrap();
-    h.sessions.restart("main", "test: the new version").await.unwrap();
+    h.sessions.restart(&sid("main"), "test: the new version").await.unwrap();
     let changed = h.event(W, "site.version_changed", "main").await;
     assert_eq!(changed.data["from"], v1.as_str());
     assert_eq!(changed.data["to"], v2);
@@ -235,7 +237,7 @@ async fn a_pairing_code_links_without_a_qr_and_wrong_or_replaced_codes_are_refus
 
     assert_eq!(post("/api/sessions", json!({"id": "pc"})).await.unwrap().status(), 201);
     let deadline = Instant::now() + W;
-    while h.sessions.info("pc").unwrap().status != SessionStatus::Qr {
+    while h.sessions.info(&sid("pc")).unwrap().status != SessionStatus::Qr {
         assert!(Instant::now() < deadline, "no linking screen");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -259,7 +261,7 @@ async fn a_pairing_code_links_without_a_qr_and_wrong_or_replaced_codes_are_refus
     let wrong = sim.client().enter_code("ZZZZ-ZZZZ").await.unwrap_err().to_string();
     assert!(wrong.contains("no page shows that pairing code"), "{wrong}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(h.sessions.info("pc").unwrap().status, SessionStatus::Qr);
+    assert_eq!(h.sessions.info(&sid("pc")).unwrap().status, SessionStatus::Qr);
 
     // Renewed as the site renews it: the old code is refused, the new one links.
     let mut rx = h.host.bus().subscribe();
@@ -275,16 +277,16 @@ async fn a_pairing_code_links_without_a_qr_and_wrong_or_replaced_codes_are_refus
     assert!(replaced.contains("replaced"), "{replaced}");
     let t1 = Instant::now();
     let current = sim.client().status().await.unwrap().pages[0].pairing_code.clone().unwrap();
-    assert_eq!(h.sessions.pairing_code_shown("pc"), Some(current.clone()), "the host shows the page's code");
+    assert_eq!(h.sessions.pairing_code_shown(&sid("pc")), Some(current.clone()), "the host shows the page's code");
     assert!(current == renewed || renewed.len() == 8);
     sim.client().enter_code(&current).await.expect("the current code links");
     let deadline = Instant::now() + W;
-    while h.sessions.info("pc").unwrap().status != SessionStatus::Ready {
-        assert!(Instant::now() < deadline, "not ready: {:?}", h.sessions.info("pc").unwrap());
+    while h.sessions.info(&sid("pc")).unwrap().status != SessionStatus::Ready {
+        assert!(Instant::now() < deadline, "not ready: {:?}", h.sessions.info(&sid("pc")).unwrap());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!("figure: code entered → ready: {} ms", t1.elapsed().as_millis());
-    assert_eq!(h.sessions.info("pc").unwrap().phone.as_deref(), Some("34600000005"));
+    assert_eq!(h.sessions.info(&sid("pc")).unwrap().phone.as_deref(), Some("34600000005"));
 
     let mut all = Vec::new();
     recorded(&mut all_rx, &mut all);

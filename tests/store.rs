@@ -1,6 +1,7 @@
 //! The store suite, run on SQLite (a file, WAL) and on a real PostgreSQL server.
 
 use std::time::Duration;
+use vigil_tests::sid;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -177,7 +178,7 @@ async fn owners_own_sessions_and_are_deleted(s: Store) {
 
 async fn session_records_keep_the_site_versions(s: Store) {
     use vigil::sessions::{SessionRecord, SessionRecords};
-    let mut r = SessionRecord::new("main", None, t("2027-01-04T10:00:00Z"));
+    let mut r = SessionRecord::new(&sid("main"), None, t("2027-01-04T10:00:00Z"));
     r.site_version = Some("2.3000.2".into());
     r.healthy_site_version = Some("2.3000.1".into());
     s.upsert(&r).await.unwrap();

@@ -4,7 +4,7 @@
 //!
 //! - `vigil run` with a missing or empty scripts folder lays the behaviours and templates out
 //!   in it (and says so) before it loads them; `default_scripts = false` turns this off.
-//! - `vigil init` lays everything out in a folder (see [`crate::cli_init`]).
+//! - `vigil init` lays everything out in a folder (see [`crate::cli::init`]).
 //! - A file that exists is never written: what the user edited (or removed from a folder
 //!   that is not empty) stays as it is. `vigil doctor` says which laid-out files differ from
 //!   this version's defaults.

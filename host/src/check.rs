@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::behaviours::api::{Api, Services};
+use crate::behaviours::host_calls::{HostCalls, Services};
 use crate::behaviours::loaded::{load, wasm_cache_dir};
 use crate::behaviours::valid_name;
 use crate::config::{self, Config};
@@ -91,7 +91,7 @@ async fn check_behaviours(config: &Config, report: &mut Report) {
                 continue;
             }
         };
-        let api = Api::new(&name, section.grants.clone(), &section.params, svc.clone());
+        let api = HostCalls::new(&name, section.grants.clone(), &section.params, svc.clone());
         let limits = config.limits.with(&section.limits);
         let (p, cache) = (path.clone(), cache.clone());
         let loaded = tokio::task::spawn_blocking(move || {

@@ -17,8 +17,15 @@ use crate::sessions::{SessionError, SessionManager, Sessions};
 
 mod args;
 mod behaviours;
+pub mod cluster;
+pub mod defs;
+pub mod init;
+pub mod link;
 mod owners;
+pub mod schema;
 mod sessions;
+pub mod silence;
+pub mod tokens;
 
 pub use args::*;
 use behaviours::show_behaviours;
@@ -77,12 +84,6 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
         }
         Command::Demo { listen, data, scripts, chromium, sessions } => {
-            for id in &sessions {
-                if let Err(e) = crate::sessions::id::check_id(id) {
-                    eprintln!("vigil demo: --sessions: {e}");
-                    return ExitCode::from(2);
-                }
-            }
             #[cfg(feature = "demo")]
             {
                 let shutdown = CancellationToken::new();
@@ -98,7 +99,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
             #[cfg(not(feature = "demo"))]
             {
-                let _ = (listen, data, scripts, chromium);
+                let _ = (listen, data, scripts, chromium, sessions);
                 eprintln!(
                     "vigil demo: this vigil was built without the demo (it links no WhatsApp Web simulator): \
                      build it with the `demo` feature, on by default (`cargo run --release -p vigil -- demo`)"
@@ -106,7 +107,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         }
-        Command::Defs(args) => crate::cli_defs::main(args).await,
+        Command::Defs(args) => crate::cli::defs::main(args).await,
         Command::Check => {
             let report = crate::check::check(cli.config.as_deref(), std::env::vars().collect()).await;
             for n in &report.notes {
@@ -124,8 +125,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Init(args) => crate::cli_init::main(args),
-        Command::Schema(args) => crate::cli_schema::main(args),
+        Command::Init(args) => crate::cli::init::main(args),
+        Command::Schema(args) => crate::cli::schema::main(args),
         Command::Doctor { canary } => crate::doctor::main(cli.config.as_deref(), canary).await,
         Command::Test { script, duration, sessions, start } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
@@ -195,7 +196,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Cluster { action } => crate::cli_cluster::main(cli.config.as_deref(), action).await,
+        Command::Cluster { action } => crate::cli::cluster::main(cli.config.as_deref(), action).await,
         Command::Owner { action } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             match owner(&config, action).await {
@@ -206,33 +207,19 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Silence { action } => crate::cli_silence::main(load_config(cli.config.as_deref()), action).await,
+        Command::Silence { action } => crate::cli::silence::main(load_config(cli.config.as_deref()), action).await,
         Command::Behaviours { json } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
             show_behaviours(&config, json)
         }
         Command::Session { action } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
-            // A bad id is refused before anything (the store included) touches the disk.
-            let id = match &action {
-                SessionAction::Add { id, .. }
-                | SessionAction::Remove { id }
-                | SessionAction::Logout { id }
-                | SessionAction::Link { id, .. } => Some(id),
-                SessionAction::List { .. } => None,
-            };
-            if let Some(Err(e)) = id.map(|id| crate::sessions::check_id(id)) {
-                eprintln!("vigil: {e}");
-                return ExitCode::FAILURE;
-            }
+            // A bad id was refused by the argument parser, before anything (the store
+            // included) touched the disk.
             with_sessions(&config, |m| Box::pin(session_action(m, action))).await
         }
         Command::Backup { id } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
-            if let Err(e) = crate::sessions::check_id(&id) {
-                eprintln!("vigil: {e}");
-                return ExitCode::FAILURE;
-            }
             with_sessions(&config, |m| {
                 Box::pin(async move {
                     let b = m.backup(&id).await?;
@@ -249,10 +236,6 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Restore { id, backup } => {
             let Some(config) = load_config(cli.config.as_deref()) else { return ExitCode::from(2) };
-            if let Err(e) = crate::sessions::check_id(&id) {
-                eprintln!("vigil: {e}");
-                return ExitCode::FAILURE;
-            }
             with_sessions(&config, |m| {
                 Box::pin(async move {
                     let b = m.restore(&id, backup.as_deref()).await?;

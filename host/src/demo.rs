@@ -28,7 +28,7 @@ pub struct DemoOptions {
     /// The Chromium executable.
     pub chromium: String,
     /// The demo sessions, linked by the pretend phone.
-    pub sessions: Vec<String>,
+    pub sessions: Vec<crate::sessions::SessionId>,
 }
 
 /// The demo's phone numbers: `34600000001`, `34600000002`, … (placeholders, never real).
@@ -154,7 +154,7 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
         kept = if opts.data.is_some() { "" } else { " (temporary, removed at exit)" },
         scripts = scripts.display(),
         control = sim.control_url(),
-        ids = opts.sessions.join(", "),
+        ids = opts.sessions.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
         listen = opts.listen,
     );
     let options = crate::host::RunOptions {
@@ -188,7 +188,7 @@ fn find_executable(name: &str) -> Option<PathBuf> {
 async fn play_the_phone(
     mut events: tokio::sync::broadcast::Receiver<Event>,
     control: wa_sim::ControlClient,
-    ids: Vec<String>,
+    ids: Vec<crate::sessions::SessionId>,
     stop: CancellationToken,
 ) {
     while let Some((id, qr)) = crate::host::next_qr(&mut events, &stop).await {

@@ -116,10 +116,10 @@ impl Recorder {
         let Ok(list) = self.sessions.list().await else { return };
         for info in list {
             let Some(r) = self.sessions.resources(&info.id) else { continue };
-            if state.sampled.get(&info.id) == Some(&r.sampled_at) {
+            if state.sampled.get(info.id.as_str()) == Some(&r.sampled_at) {
                 continue;
             }
-            state.sampled.insert(info.id.clone(), r.sampled_at);
+            state.sampled.insert(info.id.to_string(), r.sampled_at);
             if let Err(e) =
                 self.store.record_memory(&info.id, r.sampled_at, self.config.memory_step.0, r.memory_bytes).await
             {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{outbox, Alerts};
-use crate::behaviours::api::Services;
+use crate::behaviours::host_calls::Services;
 use crate::behaviours::status::BehaviourView;
 use crate::behaviours::{is_plugin, is_script, watch, Behaviours};
 use crate::clock::Clock;
@@ -253,7 +253,7 @@ pub struct RunOptions {
     /// The event bus, when the caller listens to it from the start.
     pub bus: Option<EventBus>,
     /// Sessions `(id, label)` to add when they are not known yet.
-    pub add: Vec<(String, Option<String>)>,
+    pub add: Vec<(crate::sessions::SessionId, Option<String>)>,
     /// The API's token; `None`: from the environment (`VIGIL_API_TOKEN`).
     pub api_token: Option<String>,
 }

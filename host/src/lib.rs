@@ -26,13 +26,12 @@
 //! - [`host`]: assembling the parts; [`run`].
 //! - [`bundled`]: the default behaviours, templates and config in the binary, laid out where missing.
 //! - [`check`]: `vigil check`.
-//! - [`link_cli`]: `vigil session link <id> --phone …`: linking by pairing code from the terminal.
 //! - [`doctor`]: `vigil doctor`: is this machine ready (Chromium, fonts, data folder, store, SMTP).
 //! - [`trial`]: `vigil test <script>`: a behaviour on a paused clock, what it would do.
-//! - [`cli`]: the command line (the binary only parses and calls into it); [`cli_tokens`]:
-//!   `vigil owner token …`; [`cli_schema`]: `vigil schema`; [`cli_init`]: `vigil init`;
-//!   [`cli_silence`]: `vigil silence …` (through the host's API); [`cli_defs`]: `vigil defs`;
-//!   [`cli_cluster`]: `vigil cluster status`.
+//! - [`cli`]: the command line (the binary only parses and calls into it), one file per
+//!   command: `cli::tokens` (`vigil owner token …`), `cli::schema`, `cli::init`,
+//!   `cli::silence` (through the host's API), `cli::defs`, `cli::cluster` (`vigil cluster
+//!   status`), `cli::link` (`vigil session link <id> --phone …`: linking by pairing code).
 //!
 //! # Features
 //! - `demo` (default): `vigil demo`, which links the WhatsApp Web simulator of `tests/simulator`.
@@ -47,12 +46,6 @@ pub mod behaviours;
 pub mod bundled;
 pub mod check;
 pub mod cli;
-pub mod cli_cluster;
-pub mod cli_defs;
-pub mod cli_init;
-pub mod cli_schema;
-pub mod cli_silence;
-pub mod cli_tokens;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -66,7 +59,6 @@ pub mod fsutil;
 pub mod fswatch;
 pub mod history;
 pub mod host;
-pub mod link_cli;
 pub mod scaffold;
 pub mod scheduler;
 pub mod sessions;

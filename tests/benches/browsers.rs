@@ -17,6 +17,7 @@
 //! `Memory.simulatePressureNotification` 83; both 81 — under 3 %, within a run's spread.
 
 use std::time::{Duration, Instant};
+use vigil_tests::sid;
 
 use vigil::sessions::chromium::tree_usage;
 use vigil::sessions::SessionStatus;
@@ -28,7 +29,7 @@ fn ids(n: usize) -> Vec<String> {
 
 async fn all_ready(h: &SessionsHost, ids: &[String], within: Duration) {
     let t0 = Instant::now();
-    while !ids.iter().all(|id| h.sessions.info(id).unwrap().status == SessionStatus::Ready) {
+    while !ids.iter().all(|id| h.sessions.info(&sid(id)).unwrap().status == SessionStatus::Ready) {
         assert!(t0.elapsed() < within, "not all ready within {within:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -59,14 +60,14 @@ async fn one(exe: &str, n: usize, switches: &str) {
     let settle = std::env::var("VIGIL_BENCH_SETTLE").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     tokio::time::sleep(Duration::from_secs(settle)).await;
     let pss: Vec<u64> =
-        ids.iter().map(|id| tree_usage(h.sessions.chromium_pid(id).unwrap()).pss_bytes / 1_048_576).collect();
+        ids.iter().map(|id| tree_usage(h.sessions.chromium_pid(&sid(id)).unwrap()).pss_bytes / 1_048_576).collect();
     let avg = pss.iter().sum::<u64>() / n as u64;
     let rss = rss_kib("self") / 1024;
 
     let mut kills = Vec::new();
     let mut steps: Vec<[f64; 5]> = Vec::new();
     for _ in 0..3 {
-        let pid = h.sessions.chromium_pid(&ids[0]).unwrap();
+        let pid = h.sessions.chromium_pid(&sid(&ids[0])).unwrap();
         let t0 = Instant::now();
         let wall0 = chrono::Utc::now();
         // SAFETY: plain syscall on the Chromium this host started.

@@ -69,7 +69,10 @@ async fn measure(ttl_s: u64) {
     let url = vigil_tests::pg::fresh_database().expect("set VIGIL_TEST_POSTGRES_URL to a PostgreSQL admin URL");
     let setup = Store::open(Some(&url), Path::new("/nonexistent")).await.unwrap();
     for i in 0..SESSIONS {
-        setup.upsert(&SessionRecord::new(&format!("s{i:03}"), None, chrono::Utc::now())).await.unwrap();
+        setup
+            .upsert(&SessionRecord::new(&vigil_tests::sid(&format!("s{i:03}")), None, chrono::Utc::now()))
+            .await
+            .unwrap();
     }
     let mut hosts = Vec::new();
     for node in ["a", "b", "c"] {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use vigil::behaviours::api::{Api, Services};
+use vigil::behaviours::host_calls::{HostCalls, Services};
 use vigil::behaviours::input::{Input, TimerFire};
 use vigil::behaviours::wasm::{Plugin, Runtime};
 use vigil::behaviours::Loaded;
@@ -45,7 +45,7 @@ async fn services() -> Services {
 fn load(rt: &Arc<Runtime>, file: &Path, name: &str, cache: Option<&Path>) -> Plugin {
     let bytes = std::fs::read(file).unwrap();
     let svc = tokio::runtime::Handle::current().block_on(services());
-    let api = Api::new(name, Vec::new(), &toml::Table::new(), svc);
+    let api = HostCalls::new(name, Vec::new(), &toml::Table::new(), svc);
     Plugin::load(rt, file, &bytes, api, Limits::default(), cache).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use vigil_tests::sid;
 
 use vigil::sessions::{SessionStatus, Sessions};
 use vigil_tests::{processes_mentioning, sessions_toml, simulator, vigil_command, wait_for, SessionsHost};
@@ -101,7 +102,7 @@ async fn crashes_and_sends() {
     let mut sends = Vec::new();
     for i in 0..30 {
         let t0 = Instant::now();
-        let id = h.sessions.send_text("main", "34600000002@c.us", &format!("bench {i}"), None).await.unwrap();
+        let id = h.sessions.send_text(&sid("main"), "34600000002@c.us", &format!("bench {i}"), None).await.unwrap();
         loop {
             if sim.client().messages().await.unwrap().iter().any(|m| m.id == id) {
                 break;
@@ -114,7 +115,7 @@ async fn crashes_and_sends() {
     let (mut detect, mut ready) = (Vec::new(), Vec::new());
     for _ in 0..10 {
         let pid = loop {
-            if let Some(p) = h.sessions.chromium_pid("main") {
+            if let Some(p) = h.sessions.chromium_pid(&sid("main")) {
                 break p;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -126,12 +127,12 @@ async fn crashes_and_sends() {
         detect.push(t0.elapsed());
         wait_for(&mut h.events, Duration::from_secs(30), "ready", |e| e.name == "session.ready").await;
         ready.push(t0.elapsed());
-        assert_eq!(h.sessions.info("main").unwrap().status, SessionStatus::Ready);
+        assert_eq!(h.sessions.info(&sid("main")).unwrap().status, SessionStatus::Ready);
     }
     println!("send_text → recorded by the simulator: median {:?} (30 sends)", median(sends));
     println!("kill -9 → detected: median {:?}, max {:?}", median(detect.clone()), detect.iter().max().unwrap());
     println!("kill -9 → ready again: median {:?}, max {:?}", median(ready.clone()), ready.iter().max().unwrap());
-    let _ = h.sessions.state("main", Duration::from_secs(5)).await.unwrap();
+    let _ = h.sessions.state(&sid("main"), Duration::from_secs(5)).await.unwrap();
     h.stop().await;
     sim.stop().await;
 }

@@ -20,6 +20,11 @@ use vigil::config::Config;
 use vigil::events::Event;
 use vigil::{Host, HostParts};
 
+/// A session id for a test (panics on a bad one: the test's own typo).
+pub fn sid(id: &str) -> vigil::sessions::SessionId {
+    vigil::sessions::SessionId::parse(id).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A host running on its own temp folder (`scripts/`, `data/`), with the real file watcher.
 pub struct TestHost {
     pub dir: tempfile::TempDir,
@@ -292,8 +297,8 @@ impl SessionsHost {
             .await
             .unwrap_or_else(|e| panic!("sessions open: {e}"));
         for id in add {
-            if sessions.info(id).is_err() {
-                sessions.add(id, None).await.unwrap();
+            if sessions.info(&sid(id)).is_err() {
+                sessions.add(&sid(id), None).await.unwrap();
             }
         }
         let shutdown = CancellationToken::new();
@@ -314,7 +319,7 @@ impl SessionsHost {
     pub async fn wait_status(&mut self, id: &str, status: vigil::sessions::SessionStatus, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let info = self.sessions.info(id).unwrap();
+            let info = self.sessions.info(&sid(id)).unwrap();
             if info.status == status {
                 return;
             }
@@ -328,7 +333,7 @@ impl SessionsHost {
     /// Links session `id` as phone `me`: waits for its QR, scans it through the simulator,
     /// waits for `ready`.
     pub async fn link(&mut self, sim: &wa_sim::Simulator, id: &str, me: &str) {
-        let qr = match self.sessions.qr(id) {
+        let qr = match self.sessions.qr(&sid(id)) {
             Some(qr) => qr,
             None => {
                 let e = self.event(Duration::from_secs(40), "session.qr", id).await;
@@ -336,7 +341,7 @@ impl SessionsHost {
             }
         };
         assert_eq!(qr.split(',').count(), 5, "a whatsapp-web.js QR: {qr}");
-        assert_eq!(self.sessions.qr(id).as_deref(), Some(qr.as_str()));
+        assert_eq!(self.sessions.qr(&sid(id)).as_deref(), Some(qr.as_str()));
         sim.client().scan(Some(&qr), Some(me)).await.expect("the scan is accepted");
         self.wait_status(id, vigil::sessions::SessionStatus::Ready, Duration::from_secs(20)).await;
     }
@@ -345,7 +350,7 @@ impl SessionsHost {
     /// a few seconds late; a `kill -9` before that loses the link, as it would on the real
     /// site): a backup waits for exactly that.
     pub async fn settle(&self, id: &str) {
-        self.sessions.backup(id).await.unwrap_or_else(|e| panic!("backup of `{id}`: {e}"));
+        self.sessions.backup(&sid(id)).await.unwrap_or_else(|e| panic!("backup of `{id}`: {e}"));
     }
 
     /// Graceful stop: behaviours, then every browser.

@@ -135,7 +135,7 @@ impl Alerts {
     pub fn with_owners(mut self, owners: &std::collections::BTreeMap<String, crate::config::OwnerConfig>) -> Self {
         for (email, o) in owners {
             for id in &o.sessions {
-                self.owners.insert(id.clone(), email.clone());
+                self.owners.insert(id.to_string(), email.clone());
             }
         }
         self
@@ -158,7 +158,7 @@ impl Alerts {
         if let Some(id) = v.get("session").and_then(Value::as_str).map(str::to_string) {
             if let Ok(list) = self.sessions.list().await {
                 if let Some(s) = list.into_iter().find(|s| s.id == id) {
-                    v.entry("session_label").or_insert(json!(s.label.clone().unwrap_or_else(|| s.id.clone())));
+                    v.entry("session_label").or_insert(json!(s.label.clone().unwrap_or_else(|| s.id.to_string())));
                     v.entry("phone_number").or_insert(json!(s
                         .phone
                         .clone()
@@ -170,7 +170,7 @@ impl Alerts {
                         Some(o) => Some(o),
                         None => self.store.session_owner(&s.id).await.ok().flatten(),
                     };
-                    if let Some(email) = linked.or_else(|| self.owners.get(&s.id).cloned()) {
+                    if let Some(email) = linked.or_else(|| self.owners.get(s.id.as_str()).cloned()) {
                         if let Ok(Some(o)) = self.store.owner(&email).await {
                             v.entry("user_name").or_insert(json!(o.full_name));
                             if let Some(t) = o.timezone.as_deref().and_then(|t| t.parse().ok()) {

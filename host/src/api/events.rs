@@ -31,7 +31,7 @@ use super::error::{ApiError, QueryArgs};
 use super::scope::Scope;
 use super::state::ApiState;
 use crate::events::Event;
-use crate::sessions::check_id;
+use crate::sessions::SessionId;
 
 /// How often an owner's open stream checks that their token still stands.
 pub(super) const TOKEN_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
@@ -93,7 +93,7 @@ pub(crate) async fn events(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     if let Some(id) = &q.session {
-        if let Err(e) = check_id(id) {
+        if let Err(e) = SessionId::parse(id) {
             return ApiError::from(e).into_response();
         }
         if let Some(owner) = scope.owner() {

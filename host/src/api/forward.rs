@@ -57,7 +57,7 @@ pub(crate) async fn to_holder(State(state): State<ApiState>, req: Request, next:
         return next.run(req).await;
     }
     let Some(id) = control_target(&req) else { return next.run(req).await };
-    if crate::sessions::check_id(&id).is_err() {
+    if crate::sessions::SessionId::parse(&id).is_err() {
         return next.run(req).await; // the route names what is wrong with the id
     }
     let (node, url) = match forwarder.holder(&id).await {

@@ -82,7 +82,7 @@ pub(crate) async fn history(
     PathArgs(id): PathArgs<String>,
     QueryArgs(q): QueryArgs<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
-    crate::sessions::check_id(&id).map_err(ApiError::from)?;
+    let id = crate::sessions::SessionId::parse(&id)?;
     let since = parse_since(q.since.as_deref(), state.inner.clock.now())?;
     state.inner.sessions.get(&id)?;
     let mut h = state.inner.store.history(&id, since).await?;

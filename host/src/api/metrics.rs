@@ -174,7 +174,7 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Result<impl IntoRe
     for (event, metric, help) in SESSION_COUNTERS {
         family(&mut out, metric, "counter", help);
         for s in &sessions {
-            let n = per_session.get(&(event, s.id.clone())).copied().unwrap_or(0);
+            let n = per_session.get(&(event, s.id.to_string())).copied().unwrap_or(0);
             let _ = writeln!(out, "{metric}{{session=\"{}\"}} {n}", esc(&s.id));
         }
     }

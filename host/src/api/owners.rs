@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, JsonBody, PathArgs};
 use super::state::ApiState;
-use crate::sessions::check_id;
+use crate::sessions::SessionId;
 use crate::store::owners::{check_owner, Owner};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -72,8 +72,7 @@ pub(crate) async fn put(
     }
     if let Some(ids) = &body.sessions {
         for id in ids {
-            check_id(id)?;
-            state.inner.sessions.get(id)?;
+            state.inner.sessions.get(&SessionId::parse(id)?)?;
         }
     }
     let store = &state.inner.store;

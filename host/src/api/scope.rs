@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::state::ApiState;
-use crate::sessions::check_id;
+use crate::sessions::SessionId;
 
 /// Who is asking, put on each request by the auth layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +94,7 @@ pub(crate) async fn enforce(State(state): State<ApiState>, req: Request, next: N
     };
     let req = Request::from_parts(parts, body);
     // A malformed id is nobody's: the handler says what is wrong with it.
-    if check_id(&id).is_err() {
+    if SessionId::parse(&id).is_err() {
         return next.run(req).await;
     }
     match state.owner_of(&id).await {
@@ -116,7 +116,9 @@ impl ApiState {
     /// API (`PUT /api/owners/{email}`), else `[owners."<email>"] sessions` in the config —
     /// the order the alerts use.
     pub(crate) async fn owner_of(&self, id: &str) -> Result<Option<String>, ApiError> {
-        if let Some(o) = self.inner.sessions.get(id).ok().and_then(|i| i.owner) {
+        if let Some(o) =
+            SessionId::parse(id).ok().and_then(|id| self.inner.sessions.get(&id).ok()).and_then(|i| i.owner)
+        {
             return Ok(Some(o));
         }
         if let Some(o) = self.inner.store.session_owner(id).await? {

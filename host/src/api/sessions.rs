@@ -14,7 +14,7 @@ use super::error::{ApiError, JsonBody, PathArgs, QueryArgs};
 use super::qr;
 use super::scope::Scope;
 use super::state::ApiState;
-use crate::sessions::{check_id, phone, BackupInfo, SessionInfo, SessionStatus};
+use crate::sessions::{phone, BackupInfo, SessionId, SessionInfo, SessionStatus};
 
 /// A session as the API shows it: what behaviours see, plus the QR on screen.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -40,7 +40,7 @@ const BAD_ID: &str = "Bad session id (ids are 1-63 of a-z 0-9 _ -, starting with
 impl ApiState {
     fn view(&self, mut info: SessionInfo, owners: &std::collections::BTreeMap<String, String>) -> SessionView {
         if info.owner.is_none() {
-            info.owner = owners.get(&info.id).cloned();
+            info.owner = owners.get(info.id.as_str()).cloned();
         }
         let qr = self.inner.sessions.qr(&info.id).ok().flatten();
         let pairing_code = self.inner.sessions.pairing_code_shown(&info.id);
@@ -58,11 +58,11 @@ impl ApiState {
         }
     }
 
-    async fn one(&self, id: &str) -> Result<SessionView, ApiError> {
+    async fn one(&self, id: &SessionId) -> Result<SessionView, ApiError> {
         let info = match super::forward::stored_sessions(self).await {
             // Cluster mode: the store's record, wherever the session runs.
             Some(all) => {
-                all?.into_iter().find(|i| i.id == id).ok_or(crate::sessions::SessionError::NotFound(id.into()))?
+                all?.into_iter().find(|i| i.id == *id).ok_or(crate::sessions::SessionError::NotFound(id.into()))?
             }
             None => self.inner.sessions.get(id)?,
         };
@@ -76,10 +76,6 @@ impl ApiState {
         }
         Ok(self.view(info, &owners))
     }
-}
-
-fn id_ok(id: &str) -> Result<(), ApiError> {
-    check_id(id).map_err(ApiError::from)
 }
 
 /// Every session.
@@ -101,7 +97,8 @@ pub(crate) async fn list(
         None => views.collect(),
         Some(me) => views
             .filter(|v| {
-                v.info.owner.as_deref().or(state.inner.config_owners.get(&v.info.id).map(String::as_str)) == Some(me)
+                v.info.owner.as_deref().or(state.inner.config_owners.get(v.info.id.as_str()).map(String::as_str))
+                    == Some(me)
             })
             .collect(),
     }))
@@ -137,9 +134,9 @@ pub(crate) async fn create(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody<CreateSession>,
 ) -> Result<(StatusCode, Json<SessionView>), ApiError> {
-    id_ok(&body.id)?;
+    let id = SessionId::parse(&body.id)?;
     let label = body.label.as_deref().map(str::trim).filter(|l| !l.is_empty());
-    let info = state.inner.sessions.create(&body.id, label, body.start).await?;
+    let info = state.inner.sessions.create(&id, label, body.start).await?;
     Ok((StatusCode::CREATED, Json(state.view(info, &Default::default()))))
 }
 
@@ -155,7 +152,7 @@ pub(crate) async fn get(
     State(state): State<ApiState>,
     PathArgs(id): PathArgs<String>,
 ) -> Result<Json<SessionView>, ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     Ok(Json(state.one(&id).await?))
 }
 
@@ -172,7 +169,7 @@ pub(crate) async fn delete(
     State(state): State<ApiState>,
     PathArgs(id): PathArgs<String>,
 ) -> Result<StatusCode, ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     state.inner.sessions.remove(&id).await?;
     if let Err(e) = state.inner.store.unlink_session(&id).await {
         tracing::warn!(session = %id, "the session is deleted but its owner link is not: {e}");
@@ -219,7 +216,7 @@ pub(crate) async fn qr(
     PathArgs(id): PathArgs<String>,
     QueryArgs(q): QueryArgs<QrQuery>,
 ) -> Result<Response, ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     let format = q.format.as_deref().unwrap_or("png");
     if !matches!(format, "png" | "svg" | "text") {
         return Err(ApiError::bad_request(format!(
@@ -267,7 +264,7 @@ pub(crate) async fn logout(
     State(state): State<ApiState>,
     PathArgs(id): PathArgs<String>,
 ) -> Result<Json<SessionView>, ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     state.inner.sessions.logout(&id).await?;
     Ok(Json(state.one(&id).await?))
 }
@@ -286,7 +283,7 @@ pub(crate) async fn restart(
     State(state): State<ApiState>,
     PathArgs(id): PathArgs<String>,
 ) -> Result<Json<SessionView>, ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     state.inner.sessions.restart(&id, "asked through the API").await?;
     Ok(Json(state.one(&id).await?))
 }
@@ -304,7 +301,7 @@ pub(crate) async fn backup(
     State(state): State<ApiState>,
     PathArgs(id): PathArgs<String>,
 ) -> Result<(StatusCode, Json<BackupInfo>), ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     Ok((StatusCode::CREATED, Json(state.inner.sessions.backup_now(&id).await?)))
 }
 
@@ -320,7 +317,7 @@ pub(crate) async fn backups(
     State(state): State<ApiState>,
     PathArgs(id): PathArgs<String>,
 ) -> Result<Json<Vec<BackupInfo>>, ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     Ok(Json(state.inner.sessions.backups(&id)?))
 }
 
@@ -356,7 +353,7 @@ pub(crate) async fn restore(
     PathArgs(id): PathArgs<String>,
     body: Bytes,
 ) -> Result<Json<BackupInfo>, ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     let body: RestoreBody = if body.iter().all(u8::is_ascii_whitespace) {
         RestoreBody::default()
     } else {
@@ -425,7 +422,7 @@ pub(crate) async fn pairing_code(
     PathArgs(id): PathArgs<String>,
     JsonBody(body): JsonBody<PairingCodeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     phone::person_wid(&body.phone)?;
     state.inner.sessions.get(&id)?;
     let code = state.inner.sessions.pairing_code(&id, &body.phone).await?;
@@ -460,7 +457,7 @@ pub(crate) async fn send(
     PathArgs(id): PathArgs<String>,
     JsonBody(body): JsonBody<SendBody>,
 ) -> Result<Json<Value>, ApiError> {
-    id_ok(&id)?;
+    let id = SessionId::parse(&id)?;
     phone::to_wid(&body.to)?;
     if body.text.trim().is_empty() {
         return Err(ApiError::bad_request("`text` is empty: write the message to send"));

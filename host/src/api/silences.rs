@@ -93,7 +93,7 @@ fn matcher(v: Option<&Value>) -> Result<Matcher, ApiError> {
     };
     match (text("session")?, text("alert")?) {
         (Some(id), None) => {
-            crate::sessions::check_id(&id).map_err(|e| bad(format!("`matcher.session`: {e}")))?;
+            crate::sessions::SessionId::parse(&id).map_err(|e| bad(format!("`matcher.session`: {e}")))?;
             Ok(Matcher::Session(id))
         }
         (None, Some(prefix)) => {
@@ -212,7 +212,8 @@ pub(crate) async fn create(
     let why = reason(body.get("reason"))?;
     match (&m, scope.owner()) {
         (Matcher::Session(id), None) => {
-            let known = state.inner.sessions.get(id).is_ok() || state.owner_of(id).await?.is_some();
+            let known = crate::sessions::SessionId::parse(id).is_ok_and(|id| state.inner.sessions.get(&id).is_ok())
+                || state.owner_of(id).await?.is_some();
             if !known {
                 return Err(bad(format!(
                     "`matcher.session`: no session `{id}`: list the sessions with GET /api/sessions"

@@ -110,7 +110,7 @@ impl ApiState {
                 .config()
                 .owners
                 .iter()
-                .flat_map(|(email, o)| o.sessions.iter().map(move |id| (id.clone(), email.clone())))
+                .flat_map(|(email, o)| o.sessions.iter().map(move |id| (id.to_string(), email.clone())))
                 .collect(),
             alerts: host.alerts().clone(),
         });

@@ -310,12 +310,9 @@ async fn cleanup_stops_a_session_waiting_for_a_scan_too_long() {
 
 #[tokio::test(start_paused = true)]
 async fn cleanup_removes_session_folders_with_no_session_and_keeps_the_others() {
-    let mut t = run("cleanup", "", |s| {
-        s.add("main", SessionStatus::Ready, "CONNECTED");
-        s.set_owns_folders(true);
-    })
-    .await;
+    let mut t = run("cleanup", "", |s| s.add("main", SessionStatus::Ready, "CONNECTED")).await;
     let sessions_dir = t._dir.path().join("data/sessions");
+    t.sessions.own_folders_in(&sessions_dir);
     let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
     for name in ["main", "crashed", "being-added", "Not_An_Id"] {
         std::fs::create_dir_all(sessions_dir.join(name).join("profile/Default")).unwrap();

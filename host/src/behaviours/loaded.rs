@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::api::Api;
+use super::host_calls::HostCalls;
 use super::input::Input;
 use super::rhai::{Script, ScriptError};
 use super::trace::Outcome;
@@ -16,7 +16,7 @@ use crate::config::Limits;
 /// One version of one behaviour, its top level (or `init`) run, ready to call handlers.
 pub trait Loaded: Send + Sync {
     /// Its view of the host API (grants, trace records).
-    fn api(&self) -> &Arc<Api>;
+    fn api(&self) -> &Arc<HostCalls>;
     /// The triggers its top level declared.
     fn decls(&self) -> &[TriggerDecl];
     /// Runs `handler` for `input` (a timer fire or an event). Blocking: call from a blocking
@@ -60,7 +60,7 @@ pub(crate) fn wasm_cache_dir(data_dir: &Path) -> std::path::PathBuf {
 pub(crate) fn load(
     path: &Path,
     bytes: Vec<u8>,
-    api: Arc<Api>,
+    api: Arc<HostCalls>,
     limits: Limits,
     cache_dir: Option<&Path>,
 ) -> Result<Arc<dyn Loaded>, ScriptError> {
@@ -93,7 +93,7 @@ pub(crate) fn load(
 }
 
 impl Loaded for Script {
-    fn api(&self) -> &Arc<Api> {
+    fn api(&self) -> &Arc<HostCalls> {
         Script::api(self)
     }
     fn decls(&self) -> &[TriggerDecl] {

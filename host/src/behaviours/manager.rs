@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{Api, Services};
+use super::host_calls::{HostCalls, Services};
 use super::loaded::{load, wasm_cache_dir, Binding, Loaded};
 use super::rhai::ScriptError;
 use super::runner::{Control, Current, EventJob, Runner};
@@ -236,7 +236,7 @@ impl Manager {
         if self.slots.get(&name).is_some_and(|s| s.hash == hash && s.path == path) {
             return; // touched, not changed
         }
-        let api = Api::new(&name, section.grants.clone(), &section.params, self.svc.clone());
+        let api = HostCalls::new(&name, section.grants.clone(), &section.params, self.svc.clone());
         let limits = self.config.limits.with(&section.limits);
         let p = path.to_path_buf();
         let cache = wasm_cache_dir(&self.config.data_dir);

@@ -2,7 +2,7 @@
 //! `plugins/<name>.wasm` (a component of the `vigil:host` WIT world); its top level (a
 //! plugin's `init`) registers triggers, its handlers run when they fire.
 //!
-//! - [`api`]: the host API as binding-neutral Rust (capability checks, call records).
+//! - [`host_calls`]: the host API as binding-neutral Rust ([`host_calls::HostCalls`]: capability checks, call records).
 //! - [`capability`]: what a behaviour may be granted (`[behaviours.<name>] grants`).
 //! - [`host_fns`]: each host function declared once (arguments, types, defaults, grant, doc),
 //!   driving both bindings, `scripts/vigil.d.rhai` and the README's table.
@@ -22,8 +22,8 @@
 //! - `suspension_alert`: the one email per suspension streak, through the alert ledger.
 //! - `log_dedup`: the same error logged once, then one "repeated N times" line a minute.
 
-pub mod api;
 pub mod capability;
+pub mod host_calls;
 pub(crate) mod host_fns;
 pub mod input;
 pub(crate) mod loaded;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::api::Services;
+use super::host_calls::Services;
 use super::suspension::{Reason, Suspended};
 use crate::alerts::templates::TemplateError;
 use crate::alerts::AlertError;

@@ -27,8 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the host (the default).
     Run,
-    /// Write `scripts/vigil.d.rhai`, the host functions with their docs for editors (see cli_defs).
-    Defs(crate::cli_defs::DefsArgs),
+    /// Write `scripts/vigil.d.rhai`, the host functions with their docs for editors (see host/src/cli/defs.rs).
+    Defs(crate::cli::defs::DefsArgs),
     /// Run the demo: the WhatsApp Web simulator, a host with two demo sessions that a pretend
     /// phone links, the default behaviours on short timings, and the dashboard.
     Demo {
@@ -46,15 +46,15 @@ pub enum Command {
         chromium: String,
         /// The demo sessions (comma-separated ids).
         #[arg(long, value_delimiter = ',', default_value = "alpha,beta")]
-        sessions: Vec<String>,
+        sessions: Vec<crate::sessions::SessionId>,
     },
     /// Validate the config and compile every script; non-zero exit on any problem.
     Check,
     /// Lay out a folder to run vigil in: vigil.toml, its schema, the default scripts and email
     /// templates. Files that exist are kept.
-    Init(crate::cli_init::InitArgs),
+    Init(crate::cli::init::InitArgs),
     /// Print (or write with --out) the JSON Schema of vigil.toml, for editors.
-    Schema(crate::cli_schema::SchemaArgs),
+    Schema(crate::cli::schema::SchemaArgs),
     /// Check this machine: Chromium, fonts, the data folder, the store, SMTP, the folders.
     Doctor {
         /// Also open the configured site in a throwaway profile and print the bridge's canary:
@@ -87,7 +87,7 @@ pub enum Command {
     /// Cluster mode: the nodes, leases and placement, from the running host.
     Cluster {
         #[command(subcommand)]
-        action: crate::cli_cluster::ClusterAction,
+        action: crate::cli::cluster::ClusterAction,
     },
     /// Session owners: who is emailed about their sessions.
     Owner {
@@ -108,18 +108,18 @@ pub enum Command {
     /// Back up a session's WhatsApp storage now (kept in data/sessions/<id>/backups).
     Backup {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
     },
     /// Alert silences on the running host: hold a session's (or some alerts') emails a while.
     Silence {
         #[command(subcommand)]
-        action: crate::cli_silence::SilenceAction,
+        action: crate::cli::silence::SilenceAction,
     },
     /// Restore a session's WhatsApp storage from a backup, after checking it; the session must
     /// not be running.
     Restore {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
         /// The backup's file name (see `vigil session list --backups`); default the newest.
         backup: Option<String>,
     },
@@ -154,7 +154,7 @@ pub enum SessionAction {
     /// Add a session; `vigil run` then opens it and shows its QR to link it.
     Add {
         /// Lowercase letters, digits, `_` and `-` (e.g. `sales-1`).
-        id: String,
+        id: crate::sessions::SessionId,
         /// A name for people.
         #[arg(long)]
         label: Option<String>,
@@ -171,19 +171,19 @@ pub enum SessionAction {
     /// Remove a session: its record, profile and backups. The host must not be running it.
     Remove {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
     },
     /// Log a session out of WhatsApp (the phone loses this linked device). The host must not
     /// be running it.
     Logout {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
     },
     /// Link a session by phone number instead of a QR: prints the code to type on the phone
     /// and waits until it is linked. The host must not be running it.
     Link {
         /// The session id.
-        id: String,
+        id: crate::sessions::SessionId,
         /// The account's phone number, international format (e.g. `+34 600 000 000`).
         #[arg(long)]
         phone: String,
@@ -208,7 +208,7 @@ pub enum OwnerAction {
     /// The owner's API tokens: each reaches only their sessions.
     Token {
         #[command(subcommand)]
-        action: crate::cli_tokens::TokenAction,
+        action: crate::cli::tokens::TokenAction,
     },
 }
 

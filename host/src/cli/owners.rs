@@ -25,7 +25,7 @@ pub(super) async fn owner(config: &Config, action: OwnerAction) -> anyhow::Resul
             }
             store.close().await;
         }
-        OwnerAction::Token { action } => crate::cli_tokens::run(config, action).await?,
+        OwnerAction::Token { action } => crate::cli::tokens::run(config, action).await?,
     }
     Ok(())
 }

@@ -92,11 +92,11 @@ pub(super) async fn session_action(m: &SessionManager, action: SessionAction) ->
         SessionAction::Link { id, phone } => {
             if let Some(pid) = in_use(m, &id) {
                 return Err(SessionError::Conflict {
-                    id,
+                    id: id.to_string(),
                     message: format!("a running host has it open (Chromium pid {pid}): use POST /api/sessions/{{id}}/pairing-code there"),
                 });
             }
-            crate::link_cli::link(m, &id, &phone).await?;
+            crate::cli::link::link(m, &id, &phone).await?;
         }
     }
     Ok(())

@@ -86,7 +86,7 @@ impl SessionRecords for FencedRecords {
              WHERE sessions.epoch <= excluded.epoch
                AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.session_id = excluded.id AND l.epoch > excluded.epoch)",
         )
-        .bind(&r.id)
+        .bind(r.id.as_str())
         .bind(r.label.as_deref())
         .bind(r.phone.as_deref())
         .bind(r.status.as_str())
@@ -102,7 +102,7 @@ impl SessionRecords for FencedRecords {
         .await
         .map_err(|e| RecordsError::Store(format!("saving session `{}`: {e}", r.id)))?;
         if done.rows_affected() == 0 {
-            let _ = self.refused.try_send(r.id.clone());
+            let _ = self.refused.try_send(r.id.to_string());
             return Err(RecordsError::Store(format!(
                 "session `{}`: write refused: this host's lease epoch {epoch} is stale (another host holds a newer one)",
                 r.id
@@ -124,9 +124,8 @@ pub(crate) async fn load_one(store: &Store, id: &str) -> Result<Option<SessionRe
         .fetch_optional(store.pool())
         .await
         .map_err(|e| RecordsError::Store(format!("reading session `{id}`: {e}")))?;
-    row.map(|r| {
-        serde_json::from_str::<SessionRecord>(&r.get::<String, _>(0))
-            .map_err(|source| RecordsError::Corrupt { path: format!("sessions table, id `{id}`"), source })
-    })
-    .transpose()
+    let Some(r) = row else { return Ok(None) };
+    let what = format!("sessions table, id `{}`", id.escape_debug());
+    crate::sessions::records::parse_record(r.get::<String, _>(0).as_bytes(), &what)
+        .map_err(|source| RecordsError::Corrupt { path: what, source })
 }

@@ -49,6 +49,10 @@ impl SessionRunner for Recorder {
     }
 }
 
+fn sid(id: &str) -> crate::sessions::SessionId {
+    id.parse().unwrap()
+}
+
 fn fresh_database() -> Option<String> {
     let Ok(admin) = std::env::var("VIGIL_TEST_POSTGRES_URL") else {
         assert!(std::env::var_os("CI").is_none(), "CI must provide VIGIL_TEST_POSTGRES_URL");
@@ -98,7 +102,7 @@ async fn leases_spread_fence_on_database_loss_and_move_with_a_new_epoch() {
     let setup = Store::open(Some(&url), std::path::Path::new("/nonexistent")).await.unwrap();
     assert!(Cluster::check(&config("x"), &Store::memory().await).unwrap_err().to_string().contains("PostgreSQL"));
     for id in ["s1", "s2", "s3", "s4"] {
-        setup.upsert(&SessionRecord::new(id, None, chrono::Utc::now())).await.unwrap();
+        setup.upsert(&SessionRecord::new(&sid(id), None, chrono::Utc::now())).await.unwrap();
     }
     let (xs, x, xr, xrun) = join(&url, "x").await;
     let (_ys, y, yr, yrun) = join(&url, "y").await;
@@ -108,13 +112,13 @@ async fn leases_spread_fence_on_database_loss_and_move_with_a_new_epoch() {
     // A host writes only the sessions it holds.
     let theirs = y.held()[0].0.clone();
     let mine = x.held()[0].0.clone();
-    let err = xr.upsert(&SessionRecord::new(&theirs, None, chrono::Utc::now())).await.unwrap_err();
+    let err = xr.upsert(&SessionRecord::new(&sid(&theirs), None, chrono::Utc::now())).await.unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
     until(Duration::from_secs(2), "a refused write kills that session here", || {
         xrun.killed.lock().unwrap().iter().any(|(k, _)| *k == theirs)
     })
     .await;
-    xr.upsert(&SessionRecord::new(&mine, Some("x".into()), chrono::Utc::now())).await.unwrap();
+    xr.upsert(&SessionRecord::new(&sid(&mine), Some("x".into()), chrono::Utc::now())).await.unwrap();
 
     // x loses its database: it kills both browsers before its leases expire.
     let x_held = x.held();
@@ -138,7 +142,7 @@ async fn leases_spread_fence_on_database_loss_and_move_with_a_new_epoch() {
     until(Duration::from_secs(5), "y starts all four", || yrun.started.lock().unwrap().len() == 4).await;
     let (stale, _) = FencedRecords::new(setup.clone());
     stale.epochs.set(&x_held[0].0, x_held[0].1);
-    let err = stale.upsert(&SessionRecord::new(&x_held[0].0, None, chrono::Utc::now())).await.unwrap_err();
+    let err = stale.upsert(&SessionRecord::new(&sid(&x_held[0].0), None, chrono::Utc::now())).await.unwrap_err();
     assert!(err.to_string().contains("stale"), "{err}");
     let epoch: i64 = sqlx::query_scalar("SELECT epoch FROM sessions WHERE id = $1")
         .bind(&mine)
@@ -158,7 +162,7 @@ async fn new_sessions_land_on_the_least_loaded_host() {
     let Some(url) = fresh_database() else { return };
     let setup = Store::open(Some(&url), std::path::Path::new("/nonexistent")).await.unwrap();
     for id in ["s1", "s2", "s3", "s4"] {
-        setup.upsert(&SessionRecord::new(id, None, chrono::Utc::now())).await.unwrap();
+        setup.upsert(&SessionRecord::new(&sid(id), None, chrono::Utc::now())).await.unwrap();
     }
     let (_xs, x, _xr, _xrun) = join(&url, "x").await;
     let (_ys, y, _yr, _yrun) = join(&url, "y").await;
@@ -170,11 +174,11 @@ async fn new_sessions_land_on_the_least_loaded_host() {
     assert_eq!(counts(), [2, 1, 1], "spread evenly");
 
     // Created through x (the most loaded): not claimed by x, but by y at its next round.
-    setup.upsert(&SessionRecord::new("n1", None, chrono::Utc::now())).await.unwrap();
+    setup.upsert(&SessionRecord::new(&sid("n1"), None, chrono::Utc::now())).await.unwrap();
     assert_eq!(x.place_new("n1").await.unwrap(), None, "x is not the least-loaded");
     until(Duration::from_secs(5), "n1 placed", || y.held().iter().any(|(s, _)| s == "n1")).await;
     // Created through z, now the least-loaded: claimed and started at once, before any round.
-    setup.upsert(&SessionRecord::new("n2", None, chrono::Utc::now())).await.unwrap();
+    setup.upsert(&SessionRecord::new(&sid("n2"), None, chrono::Utc::now())).await.unwrap();
     assert_eq!(z.place_new("n2").await.unwrap().as_deref(), Some("z"));
     assert!(z.held().iter().any(|(s, e)| s == "n2" && *e == 1));
     until(Duration::from_secs(1), "z starts n2", || zrun.started.lock().unwrap().iter().any(|s| s == "n2")).await;
@@ -192,7 +196,7 @@ async fn the_sent_message_record_carries_the_epoch_and_a_stale_one_is_refused() 
     use crate::sessions::sent_log::SentLog;
     let Some(url) = fresh_database() else { return };
     let store = Store::open(Some(&url), std::path::Path::new("/nonexistent")).await.unwrap();
-    store.upsert(&SessionRecord::new("s1", None, chrono::Utc::now())).await.unwrap();
+    store.upsert(&SessionRecord::new(&sid("s1"), None, chrono::Utc::now())).await.unwrap();
     let lease = |epoch: i64, node: &str| {
         sqlx::query(
             "INSERT INTO leases (session_id, node, epoch, expires_ms, acquired_ms) VALUES ('s1', $2, $1, 0, 0)

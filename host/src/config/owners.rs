@@ -13,5 +13,5 @@ pub struct OwnerConfig {
     /// IANA timezone for the times in their emails. Default: the top-level `timezone`.
     pub timezone: Option<TimeZone>,
     /// The sessions they own (session ids).
-    pub sessions: Vec<String>,
+    pub sessions: Vec<crate::sessions::SessionId>,
 }

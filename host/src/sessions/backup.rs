@@ -248,7 +248,7 @@ pub fn archive(
     if all.len() > keep.max(1) {
         for old in &all[..all.len() - keep.max(1)] {
             if let Err(e) = std::fs::remove_file(&old.path) {
-                tracing::warn!(session = id, backup = %old.path.display(), "cannot remove an old backup: {e}");
+                tracing::warn!(session = %id, backup = %old.path.display(), "cannot remove an old backup: {e}");
             }
         }
     }

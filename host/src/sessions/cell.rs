@@ -36,7 +36,7 @@ pub(crate) struct Live {
 }
 
 pub(crate) struct SessionCell {
-    pub id: String,
+    pub id: super::SessionId,
     /// `data/sessions/<id>`.
     pub dir: PathBuf,
     live: Mutex<Live>,
@@ -103,7 +103,7 @@ impl SessionCell {
     /// Publishes `name` with `data` (an object; `"session": id` is added).
     pub fn publish(&self, name: &str, mut data: serde_json::Value) {
         if let Some(map) = data.as_object_mut() {
-            map.insert("session".into(), self.id.clone().into());
+            map.insert("session".into(), self.id.to_string().into());
         }
         self.bus.publish(Event { name: name.into(), source: "host".into(), at: self.now(), data, depth: 0 });
     }

@@ -8,13 +8,12 @@
 use serde_json::json;
 
 use super::backup::{self, BackupError, BackupInfo};
-use super::{check_id, SessionError, SessionManager};
+use super::{SessionError, SessionId, SessionManager};
 
 impl SessionManager {
     /// Restores backup `name` (the newest when `None`) into session `id`, stopping and
     /// starting it around the install when it runs here.
-    pub async fn restore_live(&self, id: &str, name: Option<&str>) -> Result<BackupInfo, SessionError> {
-        check_id(id)?;
+    pub async fn restore_live(&self, id: &SessionId, name: Option<&str>) -> Result<BackupInfo, SessionError> {
         let info = self.info(id)?;
         let all = self.backups(id)?;
         let chosen = match name {

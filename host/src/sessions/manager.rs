@@ -19,12 +19,11 @@ use super::backup::{self, BackupInfo};
 use super::browser::{cdp_error, Browser};
 use super::cell::SessionCell;
 use super::chromium;
-use super::id::check_id;
 use super::records::{JsonRecords, SessionRecord, SessionRecords};
 use super::sent_keys::SentKeys;
 use super::settings::Settings;
 use super::supervisor::{Command, Ctx, Supervisor};
-use super::{phone, SessionError, SessionInfo, SessionStatus, Sessions};
+use super::{phone, SessionError, SessionId, SessionInfo, SessionStatus, Sessions};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::{Event, EventBus};
@@ -38,7 +37,7 @@ const QUIET: Duration = Duration::from_secs(6);
 const QUIET_MAX: Duration = Duration::from_secs(60);
 
 mod cluster_hooks;
-mod host_api;
+mod host_calls;
 mod lifecycle;
 mod page;
 mod profile_ops;
@@ -68,7 +67,7 @@ struct Inner {
     records: Arc<dyn SessionRecords>,
     bus: EventBus,
     clock: Clock,
-    sessions: Mutex<BTreeMap<String, Entry>>,
+    sessions: Mutex<BTreeMap<SessionId, Entry>>,
     /// The idempotency keys of `send_text`.
     sent: SentKeys,
     /// Each browser's measurements and the sends in flight.
@@ -120,10 +119,6 @@ impl SessionManager {
         };
         let mut sessions = BTreeMap::new();
         for record in records.load_all().await.map_err(|e| SessionError::BadInput(e.to_string()))? {
-            if check_id(&record.id).is_err() {
-                tracing::warn!(session = %record.id, "ignoring a session record with a bad id");
-                continue;
-            }
             let cell = SessionCell::new(
                 record.clone(),
                 settings.session_dir(&record.id),
@@ -179,7 +174,7 @@ impl SessionManager {
             move || {
                 let Some(inner) = weak.upgrade() else { return Vec::new() };
                 let sessions = inner.sessions.lock().expect("sessions");
-                sessions.iter().map(|(id, e)| (id.clone(), e.cell.with(|l| l.pid))).collect()
+                sessions.iter().map(|(id, e)| (id.to_string(), e.cell.with(|l| l.pid))).collect()
             },
             self.inner.ctx.shutdown.clone(),
         );
@@ -210,33 +205,32 @@ impl SessionManager {
     }
 
     /// Session ids, sorted.
-    pub fn ids(&self) -> Vec<String> {
+    pub fn ids(&self) -> Vec<SessionId> {
         self.inner.sessions.lock().expect("sessions").keys().cloned().collect()
     }
 
-    pub fn info(&self, id: &str) -> Result<SessionInfo, SessionError> {
+    pub fn info(&self, id: &SessionId) -> Result<SessionInfo, SessionError> {
         Ok(self.cell(id)?.info())
     }
 
     /// The QR the session's page shows now, if any.
-    pub fn qr(&self, id: &str) -> Option<String> {
+    pub fn qr(&self, id: &SessionId) -> Option<String> {
         self.cell(id).ok()?.with(|l| l.qr.clone())
     }
 
     /// The pairing code the session's page shows now (link with phone number), if any.
-    pub fn pairing_code_shown(&self, id: &str) -> Option<String> {
+    pub fn pairing_code_shown(&self, id: &SessionId) -> Option<String> {
         self.cell(id).ok()?.with(|l| l.pairing_code.clone())
     }
 
     /// The pid of the session's Chromium (the leader of its process group), while it runs.
-    pub fn chromium_pid(&self, id: &str) -> Option<i32> {
+    pub fn chromium_pid(&self, id: &SessionId) -> Option<i32> {
         self.cell(id).ok()?.with(|l| l.pid)
     }
 
     /// Adds a session (`stopped`); creates its folder. The id is checked before anything
     /// touches the disk.
-    pub async fn add(&self, id: &str, label: Option<&str>) -> Result<SessionInfo, SessionError> {
-        check_id(id)?;
+    pub async fn add(&self, id: &SessionId, label: Option<&str>) -> Result<SessionInfo, SessionError> {
         if self.inner.sessions.lock().expect("sessions").contains_key(id) {
             return Err(SessionError::Exists(id.into()));
         }
@@ -253,7 +247,7 @@ impl SessionManager {
             self.inner.clock.clone(),
         ));
         let info = cell.info();
-        self.inner.sessions.lock().expect("sessions").insert(id.into(), Entry { cell, run: None });
+        self.inner.sessions.lock().expect("sessions").insert(id.clone(), Entry { cell, run: None });
         self.publish("session.added", json!({ "session": id }));
         Ok(info)
     }
@@ -270,8 +264,7 @@ impl SessionManager {
 
     /// Starts the session's supervisor (no-op when it runs). Returns at once; the status
     /// tells how it goes.
-    pub fn start(&self, id: &str) -> Result<(), SessionError> {
-        check_id(id)?;
+    pub fn start(&self, id: &SessionId) -> Result<(), SessionError> {
         let mut sessions = self.inner.sessions.lock().expect("sessions");
         let entry = sessions.get_mut(id).ok_or_else(|| SessionError::NotFound(id.into()))?;
         if entry.live().is_some() {
@@ -296,8 +289,7 @@ impl SessionManager {
     }
 
     /// Closes the session's browser cleanly; status `stopped`.
-    pub async fn stop(&self, id: &str) -> Result<(), SessionError> {
-        check_id(id)?;
+    pub async fn stop(&self, id: &SessionId) -> Result<(), SessionError> {
         let Some(cmds) = self.commands(id)? else { return Ok(()) };
         let (tx, rx) = oneshot::channel();
         if cmds.send(Command::Stop(tx)).await.is_ok() {
@@ -314,8 +306,7 @@ impl SessionManager {
     }
 
     /// Stops the session, deletes its record and its folder (profile and backups).
-    pub async fn remove(&self, id: &str) -> Result<(), SessionError> {
-        check_id(id)?;
+    pub async fn remove(&self, id: &SessionId) -> Result<(), SessionError> {
         self.stop(id).await?;
         let cell = self.cell(id)?;
         self.refuse_if_in_use(id, "remove it")?;

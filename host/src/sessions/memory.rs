@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::{phone, SessionError, SessionInfo, SessionStatus, Sessions};
+use super::{phone, SessionError, SessionId, SessionInfo, SessionStatus, Sessions};
 use crate::clock::Clock;
 
 /// A message `send_text` accepted.
@@ -42,7 +42,8 @@ struct Inner {
     sent: Vec<SentText>,
     keys: BTreeMap<String, String>,
     actions: Vec<Action>,
-    owns_folders: bool,
+    /// The folder these sessions are the whole truth about (`data_dir/sessions`), if any.
+    folders: Option<std::path::PathBuf>,
     resources: BTreeMap<String, super::Resources>,
 }
 
@@ -75,10 +76,11 @@ impl MemorySessions {
         }
     }
 
-    /// Makes these sessions the whole truth about `data_dir/sessions` (as a host running the
-    /// browsers is), so `remove_orphan_folders` removes the folders of sessions not added here.
-    pub fn set_owns_folders(&self, owns: bool) {
-        self.inner.lock().unwrap().owns_folders = owns;
+    /// Makes these sessions the whole truth about `sessions_dir` (a host's
+    /// `data_dir/sessions`, as a host running the browsers is), so `remove_orphan_folders`
+    /// removes the folders there of sessions not added here.
+    pub fn own_folders_in(&self, sessions_dir: &std::path::Path) {
+        self.inner.lock().unwrap().folders = Some(sessions_dir.to_path_buf());
     }
 
     /// Sets what `resources(id)` answers (`None`: not measured).
@@ -96,10 +98,10 @@ impl MemorySessions {
         }
     }
 
-    /// Adds a session with the given status and WhatsApp state.
+    /// Adds a session with the given status and WhatsApp state (`id` must be a session id).
     pub fn add(&self, id: &str, status: SessionStatus, wa_state: &str) {
         let info = SessionInfo {
-            id: id.into(),
+            id: SessionId::parse(id).expect("MemorySessions::add takes a valid session id"),
             label: None,
             phone: None,
             status,
@@ -133,16 +135,16 @@ impl MemorySessions {
     /// when `start`).
     pub(crate) fn create_session(
         &self,
-        id: &str,
+        id: &SessionId,
         label: Option<&str>,
         start: bool,
     ) -> Result<SessionInfo, SessionError> {
         let mut inner = self.inner.lock().unwrap();
-        if inner.sessions.contains_key(id) {
+        if inner.sessions.contains_key(id.as_str()) {
             return Err(SessionError::Exists(id.into()));
         }
         let info = SessionInfo {
-            id: id.into(),
+            id: id.clone(),
             label: label.map(str::to_string),
             phone: None,
             status: if start { SessionStatus::Starting } else { SessionStatus::Stopped },
@@ -236,17 +238,17 @@ impl Sessions for MemorySessions {
         Ok(self.inner.lock().unwrap().sessions.values().map(|s| s.info.clone()).collect())
     }
 
-    async fn state(&self, id: &str, timeout: Duration) -> Result<String, SessionError> {
+    async fn state(&self, id: &SessionId, timeout: Duration) -> Result<String, SessionError> {
         self.answering(id, "state", timeout)?;
         self.with(id, |s, _| s.info.wa_state.clone().unwrap_or_default())
     }
 
-    async fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, SessionError> {
+    async fn ping(&self, id: &SessionId, timeout: Duration) -> Result<Duration, SessionError> {
         self.answering(id, "ping", timeout)?;
         Ok(Duration::from_millis(1))
     }
 
-    async fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError> {
+    async fn send_text(&self, id: &SessionId, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError> {
         let wid = phone::to_wid(to)?;
         self.answering(id, "send_text", Duration::from_secs(30))?;
         if let Some(k) = key {
@@ -274,20 +276,20 @@ impl Sessions for MemorySessions {
         Ok(msg_id)
     }
 
-    async fn pairing_code(&self, id: &str, phone: &str) -> Result<String, SessionError> {
+    async fn pairing_code(&self, id: &SessionId, phone: &str) -> Result<String, SessionError> {
         let wid = phone::person_wid(phone)?;
         self.with(id, |_, _| ())?;
         self.act(id, "pairing_code", wid);
         Ok("MEMO1234".into())
     }
 
-    async fn activity(&self, id: &str) -> Result<(), SessionError> {
+    async fn activity(&self, id: &SessionId) -> Result<(), SessionError> {
         self.with(id, |_, _| ())?;
         self.act(id, "activity", String::new());
         Ok(())
     }
 
-    async fn restart(&self, id: &str, reason: &str) -> Result<(), SessionError> {
+    async fn restart(&self, id: &SessionId, reason: &str) -> Result<(), SessionError> {
         self.with(id, |s, _| {
             s.answering = true;
             s.info.status = SessionStatus::Ready;
@@ -296,7 +298,7 @@ impl Sessions for MemorySessions {
         Ok(())
     }
 
-    async fn mark(&self, id: &str, status: SessionStatus, reason: &str) -> Result<(), SessionError> {
+    async fn mark(&self, id: &SessionId, status: SessionStatus, reason: &str) -> Result<(), SessionError> {
         self.with(id, |s, _| {
             s.info.status = status;
             s.info.error = (!reason.is_empty()).then(|| reason.to_string());
@@ -305,20 +307,25 @@ impl Sessions for MemorySessions {
         Ok(())
     }
 
-    async fn touch(&self, id: &str) -> Result<(), SessionError> {
+    async fn touch(&self, id: &SessionId) -> Result<(), SessionError> {
         let now = self.clock.now();
         self.with(id, |s, _| s.info.last_seen = Some(now))
     }
 
-    fn owns_folders(&self) -> bool {
-        self.inner.lock().unwrap().owns_folders
+    async fn remove_orphan_folders(&self, min_age: Duration) -> Result<Option<super::orphans::Swept>, SessionError> {
+        let (dir, known) = {
+            let inner = self.inner.lock().unwrap();
+            let Some(dir) = inner.folders.clone() else { return Ok(None) };
+            (dir, inner.sessions.keys().cloned().collect())
+        };
+        super::orphans::sweep(&dir, known, min_age).await.map(Some)
     }
 
-    fn resources(&self, id: &str) -> Option<super::Resources> {
-        self.inner.lock().unwrap().resources.get(id).cloned()
+    fn resources(&self, id: &SessionId) -> Option<super::Resources> {
+        self.inner.lock().unwrap().resources.get(id.as_str()).cloned()
     }
 
-    async fn backup(&self, id: &str) -> Result<String, SessionError> {
+    async fn backup(&self, id: &SessionId) -> Result<String, SessionError> {
         self.with(id, |_, _| ())?;
         let name = format!("{id}-{}", self.actions_of("backup").len() + 1);
         self.act(id, "backup", name.clone());

@@ -33,7 +33,7 @@
 //! - `site`: the site's version per session and the bridge's canary report.
 //! - `bridge_watch`: re-injects a bridge file when it changes.
 //! - [`qr`]: a QR for the terminal.
-//! - [`id`]: session ids (`^[a-z0-9][a-z0-9_-]{0,62}$`).
+//! - [`id`]: [`SessionId`], a session id checked once where it comes in (`^[a-z0-9][a-z0-9_-]{0,62}$`).
 //! - [`orphans`]: session folders with no session (left by a crash during a remove).
 //! - [`memory`]: an in-memory [`Sessions`] for unit tests.
 //! - [`phone`]: phone numbers and WhatsApp ids (`+34 600 000 000` → `34600000000@c.us`).
@@ -68,7 +68,7 @@ mod supervisor;
 
 pub use backup::{BackupError, BackupInfo};
 pub use control::SessionControl;
-pub use id::check_id;
+pub use id::SessionId;
 pub use manager::SessionManager;
 pub use records::{JsonRecords, RecordsError, SessionRecord, SessionRecords};
 pub use resources::Resources;
@@ -145,7 +145,7 @@ impl FromStr for SessionStatus {
 /// What behaviours see of a session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionInfo {
-    pub id: String,
+    pub id: SessionId,
     pub label: Option<String>,
     /// The account's own number (`34600000000`), once linked.
     pub phone: Option<String>,
@@ -199,39 +199,40 @@ pub trait Sessions: Send + Sync + 'static {
     /// Every known session.
     async fn list(&self) -> Result<Vec<SessionInfo>, SessionError>;
     /// WhatsApp's state, asked of the page now.
-    async fn state(&self, id: &str, timeout: Duration) -> Result<String, SessionError>;
+    async fn state(&self, id: &SessionId, timeout: Duration) -> Result<String, SessionError>;
     /// A round trip into the page; returns how long it took.
-    async fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, SessionError>;
+    async fn ping(&self, id: &SessionId, timeout: Duration) -> Result<Duration, SessionError>;
     /// Sends a text to `to` (a WhatsApp id, see [`phone::to_wid`]); returns the message id.
     /// With the same `key`, a second call returns the first message's id and sends nothing.
-    async fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError>;
+    async fn send_text(&self, id: &SessionId, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError>;
     /// A small real mouse movement on the page.
-    async fn activity(&self, id: &str) -> Result<(), SessionError>;
+    async fn activity(&self, id: &SessionId) -> Result<(), SessionError>;
     /// Restarts the session's browser.
-    async fn restart(&self, id: &str, reason: &str) -> Result<(), SessionError>;
+    async fn restart(&self, id: &SessionId, reason: &str) -> Result<(), SessionError>;
     /// Sets our status (with a reason).
-    async fn mark(&self, id: &str, status: SessionStatus, reason: &str) -> Result<(), SessionError>;
+    async fn mark(&self, id: &SessionId, status: SessionStatus, reason: &str) -> Result<(), SessionError>;
     /// Records confirmed activity now (`last_seen`).
-    async fn touch(&self, id: &str) -> Result<(), SessionError>;
+    async fn touch(&self, id: &SessionId) -> Result<(), SessionError>;
     /// Backs up the session's profile (keeping the configured number of backups); returns
     /// the backup's name.
-    async fn backup(&self, id: &str) -> Result<String, SessionError>;
-    /// Whether [`Sessions::list`] is every session that has a folder under `data_dir/sessions`
-    /// (a host that runs the browsers), so that a folder it does not list is an orphan. Only
-    /// then does `remove_orphan_folders` remove anything. Default: no.
-    fn owns_folders(&self) -> bool {
-        false
+    async fn backup(&self, id: &SessionId) -> Result<String, SessionError>;
+    /// Removes the orphan folders under `data_dir/sessions`: no session, no browser, unchanged
+    /// for `min_age` (see [`orphans`] for what is never removed). `None` when this host cannot
+    /// tell an orphan — it does not run the browsers, so [`Sessions::list`] is not every
+    /// session with a folder — and nothing was removed. Default: `None`.
+    async fn remove_orphan_folders(&self, _min_age: Duration) -> Result<Option<orphans::Swept>, SessionError> {
+        Ok(None)
     }
     /// Starts linking the session by phone number instead of a QR (WhatsApp → Linked devices →
     /// Link with phone number): answers the 8-character code to type on the phone `phone`,
     /// renewed while the session is not linked (`session.pairing_code` each time).
-    async fn pairing_code(&self, id: &str, phone: &str) -> Result<String, SessionError> {
+    async fn pairing_code(&self, id: &SessionId, phone: &str) -> Result<String, SessionError> {
         let _ = phone::person_wid(phone)?;
-        Err(SessionError::Failed { id: id.into(), message: "this host runs no browser to link".into() })
+        Err(SessionError::Failed { id: id.to_string(), message: "this host runs no browser to link".into() })
     }
     /// The last measurement of the session's browser (memory, CPU, sends in flight), while it
     /// runs and once measured. Default: none.
-    fn resources(&self, _id: &str) -> Option<Resources> {
+    fn resources(&self, _id: &SessionId) -> Option<Resources> {
         None
     }
 }
@@ -245,28 +246,28 @@ impl Sessions for NoSessions {
     async fn list(&self) -> Result<Vec<SessionInfo>, SessionError> {
         Ok(Vec::new())
     }
-    async fn state(&self, id: &str, _: Duration) -> Result<String, SessionError> {
-        Err(SessionError::NotFound(id.into()))
+    async fn state(&self, id: &SessionId, _: Duration) -> Result<String, SessionError> {
+        Err(SessionError::NotFound(id.to_string()))
     }
-    async fn ping(&self, id: &str, _: Duration) -> Result<Duration, SessionError> {
-        Err(SessionError::NotFound(id.into()))
+    async fn ping(&self, id: &SessionId, _: Duration) -> Result<Duration, SessionError> {
+        Err(SessionError::NotFound(id.to_string()))
     }
-    async fn send_text(&self, id: &str, _: &str, _: &str, _: Option<&str>) -> Result<String, SessionError> {
-        Err(SessionError::NotFound(id.into()))
+    async fn send_text(&self, id: &SessionId, _: &str, _: &str, _: Option<&str>) -> Result<String, SessionError> {
+        Err(SessionError::NotFound(id.to_string()))
     }
-    async fn activity(&self, id: &str) -> Result<(), SessionError> {
-        Err(SessionError::NotFound(id.into()))
+    async fn activity(&self, id: &SessionId) -> Result<(), SessionError> {
+        Err(SessionError::NotFound(id.to_string()))
     }
-    async fn restart(&self, id: &str, _: &str) -> Result<(), SessionError> {
-        Err(SessionError::NotFound(id.into()))
+    async fn restart(&self, id: &SessionId, _: &str) -> Result<(), SessionError> {
+        Err(SessionError::NotFound(id.to_string()))
     }
-    async fn mark(&self, id: &str, _: SessionStatus, _: &str) -> Result<(), SessionError> {
-        Err(SessionError::NotFound(id.into()))
+    async fn mark(&self, id: &SessionId, _: SessionStatus, _: &str) -> Result<(), SessionError> {
+        Err(SessionError::NotFound(id.to_string()))
     }
-    async fn touch(&self, id: &str) -> Result<(), SessionError> {
-        Err(SessionError::NotFound(id.into()))
+    async fn touch(&self, id: &SessionId) -> Result<(), SessionError> {
+        Err(SessionError::NotFound(id.to_string()))
     }
-    async fn backup(&self, id: &str) -> Result<String, SessionError> {
-        Err(SessionError::NotFound(id.into()))
+    async fn backup(&self, id: &SessionId) -> Result<String, SessionError> {
+        Err(SessionError::NotFound(id.to_string()))
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! What is never removed, whatever the caller passes:
 //! - anything outside the sessions folder, or the sessions folder itself when it is a symlink;
-//! - an entry whose name is not a valid session id ([`check_id`]);
+//! - an entry whose name is not a valid session id ([`SessionId`](super::SessionId));
 //! - a symlink (it is never followed: `symlink_metadata`, and `remove_dir_all` does not follow
 //!   symlinks inside the folder either);
 //! - the folder of a known session (the caller's list: every session with a record, running
@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::chromium;
-use super::id::check_id;
+use super::id::SessionId;
 
 /// What [`remove_orphans`] did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -55,7 +55,7 @@ pub fn remove_orphans(sessions_dir: &Path, known: &BTreeSet<String>, min_age: Du
     let mut out = Swept::default();
     for entry in entries.flatten() {
         let Some(id) = entry.file_name().to_str().map(str::to_string) else { continue };
-        if check_id(&id).is_err() || known.contains(&id) {
+        if SessionId::parse(&id).is_err() || known.contains(&id) {
             continue;
         }
         let path = sessions_dir.join(&id);
@@ -84,6 +84,28 @@ pub fn remove_orphans(sessions_dir: &Path, known: &BTreeSet<String>, min_age: Du
     }
     out.removed.sort();
     Ok(out)
+}
+
+/// [`remove_orphans`] off the async threads, for the [`Sessions`](super::Sessions) impls:
+/// `known` is every session with a record. What it removed is logged.
+pub(crate) async fn sweep(
+    sessions_dir: &Path,
+    known: BTreeSet<String>,
+    min_age: Duration,
+) -> Result<Swept, super::SessionError> {
+    let dir = sessions_dir.to_path_buf();
+    let swept = tokio::task::spawn_blocking(move || remove_orphans(&dir, &known, min_age))
+        .await
+        .map_err(|e| super::SessionError::BadInput(format!("removing orphan folders: {e}")))?
+        .map_err(super::SessionError::BadInput)?;
+    if !swept.removed.is_empty() {
+        tracing::warn!(
+            "removed orphan session folders (no session record) under {}: {}",
+            sessions_dir.display(),
+            swept.removed.join(", ")
+        );
+    }
+    Ok(swept)
 }
 
 #[cfg(test)]

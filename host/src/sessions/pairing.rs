@@ -16,7 +16,7 @@ const CODE_WITHIN: Duration = Duration::from_secs(30);
 /// Asks the session's page for a pairing code for `phone`.
 pub(super) async fn request(
     manager: &SessionManager,
-    id: &str,
+    id: &super::SessionId,
     phone_number: &str,
     renew: Duration,
 ) -> Result<String, SessionError> {

@@ -8,13 +8,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{SessionInfo, SessionStatus};
+use super::{SessionId, SessionInfo, SessionStatus};
 use crate::fsutil::write_atomic;
 
 /// One session as persisted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
-    pub id: String,
+    pub id: SessionId,
     #[serde(default)]
     pub label: Option<String>,
     /// The account's number (`34600000001`), once linked.
@@ -48,9 +48,9 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
-    pub fn new(id: &str, label: Option<String>, now: DateTime<Utc>) -> Self {
+    pub fn new(id: &SessionId, label: Option<String>, now: DateTime<Utc>) -> Self {
         SessionRecord {
-            id: id.into(),
+            id: id.clone(),
             label,
             phone: None,
             status: SessionStatus::Stopped,
@@ -80,6 +80,28 @@ impl SessionRecord {
             restarts: self.restarts,
             site_version: self.site_version.clone(),
             healthy_site_version: self.healthy_site_version.clone(),
+        }
+    }
+}
+
+/// A record as stored (`what` names where it was read, for the warning): `None`, with a
+/// warning, when its id is not a session id (such a record is ignored, not an error that
+/// stops the host).
+pub fn parse_record(bytes: &[u8], what: &str) -> Result<Option<SessionRecord>, serde_json::Error> {
+    match serde_json::from_slice::<SessionRecord>(bytes) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => {
+            #[derive(Deserialize)]
+            struct IdOnly {
+                id: String,
+            }
+            match serde_json::from_slice::<IdOnly>(bytes) {
+                Ok(IdOnly { id }) if SessionId::parse(&id).is_err() => {
+                    tracing::warn!(session = %id.escape_debug(), "ignoring the session record {what}: its id is not a session id");
+                    Ok(None)
+                }
+                _ => Err(e),
+            }
         }
     }
 }
@@ -139,9 +161,12 @@ impl SessionRecords for JsonRecords {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(source) => return Err(RecordsError::Io { path: path.display().to_string(), source }),
                 };
-                let record: SessionRecord = serde_json::from_slice(&bytes)
-                    .map_err(|source| RecordsError::Corrupt { path: path.display().to_string(), source })?;
-                out.push(record);
+                let what = path.display().to_string();
+                match parse_record(&bytes, &what) {
+                    Ok(Some(record)) => out.push(record),
+                    Ok(None) => {}
+                    Err(source) => return Err(RecordsError::Corrupt { path: what, source }),
+                }
             }
             out.sort_by(|a, b| a.id.cmp(&b.id));
             Ok(out)
@@ -173,14 +198,18 @@ impl SessionRecords for JsonRecords {
 mod tests {
     use super::*;
 
+    fn sid(id: &str) -> crate::sessions::SessionId {
+        id.parse().unwrap()
+    }
+
     #[tokio::test]
     async fn json_records_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let r = JsonRecords::new(dir.path());
         assert!(r.load_all().await.unwrap().is_empty());
-        let mut a = SessionRecord::new("b", Some("B".into()), Utc::now());
+        let mut a = SessionRecord::new(&sid("b"), Some("B".into()), Utc::now());
         r.upsert(&a).await.unwrap();
-        r.upsert(&SessionRecord::new("a", None, Utc::now())).await.unwrap();
+        r.upsert(&SessionRecord::new(&sid("a"), None, Utc::now())).await.unwrap();
         a.status = SessionStatus::Ready;
         a.linked = true;
         r.upsert(&a).await.unwrap();
@@ -189,6 +218,12 @@ mod tests {
         assert_eq!(all[1], a);
         r.delete("a").await.unwrap();
         r.delete("a").await.unwrap();
+        assert_eq!(r.load_all().await.unwrap().len(), 1);
+        // A record whose id is not a session id is skipped, not an error that stops the host.
+        let bad = serde_json::to_string(&a).unwrap().replace("\"id\":\"b\"", "\"id\":\"../x\"");
+        assert!(bad.contains("../x"), "{bad}");
+        std::fs::create_dir_all(dir.path().join("odd")).unwrap();
+        std::fs::write(dir.path().join("odd/session.json"), &bad).unwrap();
         assert_eq!(r.load_all().await.unwrap().len(), 1);
         std::fs::write(dir.path().join("b/session.json"), "{").unwrap();
         assert!(r.load_all().await.unwrap_err().to_string().contains("not valid JSON"));

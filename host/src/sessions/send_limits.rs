@@ -210,7 +210,7 @@ impl SendLimits {
                 .open(&path)
                 .and_then(|mut f| writeln!(f, "{wid}"));
             if let Err(e) = written {
-                tracing::warn!(session = id, "cannot record a new recipient in {}: {e}", path.display());
+                tracing::warn!(session = %id, "cannot record a new recipient in {}: {e}", path.display());
             }
         }
     }

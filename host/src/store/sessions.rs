@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{ms, q, Store};
+use crate::sessions::records::parse_record;
 use crate::sessions::{RecordsError, SessionRecord, SessionRecords};
 
 fn err(e: super::StoreError) -> RecordsError {
@@ -19,13 +20,17 @@ impl SessionRecords for Store {
             .await
             .map_err(q("reading sessions"))
             .map_err(err)?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.get(0);
-                serde_json::from_str::<SessionRecord>(&r.get::<String, _>(1))
-                    .map_err(|source| RecordsError::Corrupt { path: format!("sessions table, id `{id}`"), source })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: String = r.get(0);
+            let what = format!("sessions table, id `{}`", id.escape_debug());
+            match parse_record(r.get::<String, _>(1).as_bytes(), &what) {
+                Ok(Some(record)) => out.push(record),
+                Ok(None) => {}
+                Err(source) => return Err(RecordsError::Corrupt { path: what, source }),
+            }
+        }
+        Ok(out)
     }
 
     async fn upsert(&self, r: &SessionRecord) -> Result<(), RecordsError> {
@@ -38,7 +43,7 @@ impl SessionRecords for Store {
                  metadata = excluded.metadata, restarts = excluded.restarts, updated_ms = excluded.updated_ms,
                  site_version = excluded.site_version",
         )
-        .bind(&r.id)
+        .bind(r.id.as_str())
         .bind(r.label.as_deref())
         .bind(r.phone.as_deref())
         .bind(r.status.as_str())

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::site::{Site, SiteRequest};
 
-use crate::api::{
+use crate::control_types::{
     Affected, EnterCodeRequest, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest, IncomingResponse,
     LogoutRequest, Message, ScanRequest, ScanResponse, StateRequest, Status, WaState,
 };

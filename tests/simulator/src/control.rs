@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
-use crate::api::{
+use crate::control_types::{
     EnterCodeRequest, ErrorBody, FaultRequest, IncomingRequest, LogoutRequest, ScanRequest, StateRequest,
 };
 use crate::hub::{Hub, HubError};

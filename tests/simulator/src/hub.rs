@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::api::{
+use crate::control_types::{
     AccountStatus, Affected, Fault, FaultKind, IncomingRequest, IncomingResponse, Message, PageStatus, ScanResponse,
     Status, WaState,
 };

@@ -32,9 +32,9 @@
 //! - `simulator`: [`Simulator`] (start, ports, stop) and [`run`] for the binary.
 //! - `client`: [`ControlClient`].
 
-mod api;
 mod client;
 mod control;
+mod control_types;
 mod hub;
 mod options;
 mod page;
@@ -42,12 +42,12 @@ mod simulator;
 mod site;
 mod tls;
 
-pub use api::{
+pub use client::{ClientError, ControlClient};
+pub use control_types::{
     AccountStatus, Affected, EnterCodeRequest, ErrorBody, Fault, FaultKind, FaultRequest, IncomingRequest,
     IncomingResponse, LogoutRequest, Message, PageStatus, Ready, ScanRequest, ScanResponse, StateRequest, Status,
     WaState,
 };
-pub use client::{ClientError, ControlClient};
 pub use options::{Options, DEFAULT_VERSION};
 pub use simulator::{run, Simulator, StartError};
 pub use site::{Site, SiteRequest, DEFAULT_LATE_MODULES};

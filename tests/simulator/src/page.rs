@@ -20,7 +20,7 @@ use serde::Deserialize;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ErrorBody, FaultKind};
+use crate::control_types::{ErrorBody, FaultKind};
 use crate::hub::{Hello, Hub, HubError};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");

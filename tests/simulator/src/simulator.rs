@@ -10,8 +10,8 @@ use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::Ready;
 use crate::client::ControlClient;
+use crate::control_types::Ready;
 use crate::hub::Hub;
 use crate::options::Options;
 use crate::tls::{self, TlsError};

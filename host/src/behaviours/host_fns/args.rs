@@ -7,12 +7,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::HostFn;
-use crate::behaviours::api::{Api, HostError};
+use crate::behaviours::host_calls::{HostCalls, HostError};
 use crate::duration::parse_duration;
 
 /// The arguments of one call.
 pub(crate) struct Args<'a> {
-    pub(super) api: &'a Api,
+    pub(super) api: &'a HostCalls,
     pub(super) f: &'static HostFn,
     pub(super) values: Vec<Option<Value>>,
     /// The script line of the call, when the binding knows it (rhai).
@@ -33,7 +33,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 impl<'a> Args<'a> {
-    pub(crate) fn api(&self) -> &'a Api {
+    pub(crate) fn api(&self) -> &'a HostCalls {
         self.api
     }
 

@@ -1,6 +1,6 @@
 //! The host functions, each declared once: its name, its arguments with their types and what
 //! leaving one out means, its return, the capability it needs and its documentation, and the
-//! one function that validates the arguments, applies the defaults and calls [`Api`].
+//! one function that validates the arguments, applies the defaults and calls [`HostCalls`].
 //!
 //! The bindings only convert: the rhai binding (`rhai/engine.rs`) registers every shape of
 //! call a declaration allows, turns rhai values into [`Args`] and the [`Out`] back; the WASM
@@ -27,7 +27,7 @@ pub(crate) use args::Args;
 pub(crate) use table::*;
 pub(crate) use table_sessions::*;
 
-use super::api::{Api, HostError};
+use super::host_calls::{HostCalls, HostError};
 use crate::config::Capability;
 
 /// The type of an argument or a return, as both bindings see it.
@@ -140,7 +140,7 @@ pub(crate) struct HostFn {
     pub capability: Option<Capability>,
     /// What it does, for people (rhai spelling): the README's table and `vigil.d.rhai` show it.
     pub doc: &'static str,
-    /// Validates, applies the defaults, calls [`Api`].
+    /// Validates, applies the defaults, calls [`HostCalls`].
     pub call: fn(&Args) -> Result<Out, HostError>,
 }
 
@@ -193,7 +193,7 @@ pub(crate) struct SessionRecord {
 impl From<crate::sessions::SessionInfo> for SessionRecord {
     fn from(s: crate::sessions::SessionInfo) -> Self {
         SessionRecord {
-            id: s.id,
+            id: s.id.into_string(),
             label: s.label,
             phone: s.phone,
             status: s.status.as_str().to_string(),
@@ -223,7 +223,7 @@ impl HostFn {
     /// Checks the grant, then runs the call. `values[i]` is argument `i` (`None`: left out).
     pub(crate) fn invoke(
         &'static self,
-        api: &Api,
+        api: &HostCalls,
         values: Vec<Option<serde_json::Value>>,
         line: Option<usize>,
     ) -> Result<Out, HostError> {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::docs::{self, Param};
 use super::{all, get, Presence, Ty};
-use crate::behaviours::api::{Api, HostError, Services};
+use crate::behaviours::host_calls::{HostCalls, HostError, Services};
 use crate::config::Capability;
 
 fn repo() -> PathBuf {
@@ -72,7 +72,7 @@ fn rhai_call_shapes_follow_the_declaration() {
 fn invoke(name: &str, grants: Vec<Capability>, values: Vec<Option<Value>>) -> Result<super::Out, HostError> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let svc = rt.block_on(Services::sandbox(&crate::config::Config::default()));
-    let api = Api::new("t", grants, &toml::Table::new(), svc);
+    let api = HostCalls::new("t", grants, &toml::Table::new(), svc);
     let out = get(name).unwrap().invoke(&api, values, None);
     let declared = api.take_declared();
     out.inspect(|_| assert!(declared.len() <= 1))
@@ -101,7 +101,7 @@ fn validation_grants_and_defaults_live_in_the_declaration() {
 #[test]
 fn scripts_vigil_d_rhai_is_current() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let expected = format!("{}\n", rt.block_on(crate::cli_defs::definitions()));
+    let expected = format!("{}\n", rt.block_on(crate::cli::defs::definitions()));
     for f in all() {
         assert!(expected.contains(&format!("fn {}(", f.name)), "`{}` missing from the definitions", f.name);
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, Module, NativeCallContext, Shared};
 
-use crate::behaviours::api::{Api, HostError};
+use crate::behaviours::host_calls::{HostCalls, HostError};
 use crate::behaviours::host_fns::docs::Param;
 use crate::behaviours::host_fns::{self, HostFn, Out};
 use crate::config::Limits;
@@ -19,13 +19,13 @@ type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// The wall-clock budget of the current run, checked from rhai's progress callback.
 #[derive(Default)]
-pub(crate) struct Budget {
+pub(crate) struct RunDeadline {
     deadline: Mutex<Option<Instant>>,
     /// Set on shutdown once the grace time is over: the run is cut.
     pub(crate) cut: AtomicBool,
 }
 
-impl Budget {
+impl RunDeadline {
     pub(crate) fn start(&self, budget: Duration) {
         *self.deadline.lock().expect("budget") = Some(Instant::now() + budget);
     }
@@ -51,7 +51,7 @@ fn std_package() -> Shared<Module> {
 }
 
 /// An engine for one script version of behaviour `api.name()`.
-pub(crate) fn build(api: &Arc<Api>, limits: &Limits, budget: &Arc<Budget>) -> Engine {
+pub(crate) fn build(api: &Arc<HostCalls>, limits: &Limits, budget: &Arc<RunDeadline>) -> Engine {
     let mut e = Engine::new_raw();
     e.register_global_module(std_package());
     e.set_max_operations(limits.max_operations);
@@ -74,14 +74,14 @@ pub(crate) fn build(api: &Arc<Api>, limits: &Limits, budget: &Arc<Budget>) -> En
 /// The engine's host functions as rhai's metadata lists them (`state(id: String, timeout:
 /// String) -> String`), for the parity test.
 #[cfg(test)]
-pub(crate) fn host_signatures(api: &Arc<Api>) -> Vec<String> {
-    let e = build(api, &Limits::default(), &Arc::new(Budget::default()));
+pub(crate) fn host_signatures(api: &Arc<HostCalls>) -> Vec<String> {
+    let e = build(api, &Limits::default(), &Arc::new(RunDeadline::default()));
     e.gen_fn_signatures(false)
 }
 
 /// `scripts/vigil.d.rhai`: the host functions with their docs, as rhai's definitions.
-pub(crate) fn definitions(api: &Arc<Api>) -> String {
-    let e = build(api, &Limits::default(), &Arc::new(Budget::default()));
+pub(crate) fn definitions(api: &Arc<HostCalls>) -> String {
+    let e = build(api, &Limits::default(), &Arc::new(RunDeadline::default()));
     e.definitions().include_standard_packages(false).single_file()
 }
 
@@ -90,7 +90,7 @@ fn err(ctx: &NativeCallContext, e: HostError) -> Box<EvalAltResult> {
 }
 
 /// A rhai value as the declaration's argument.
-fn to_json(ctx: &NativeCallContext, api: &Api, f: &HostFn, d: &Dynamic) -> RhaiResult<serde_json::Value> {
+fn to_json(ctx: &NativeCallContext, api: &HostCalls, f: &HostFn, d: &Dynamic) -> RhaiResult<serde_json::Value> {
     rhai::serde::from_dynamic::<serde_json::Value>(d)
         .map_err(|e| err(ctx, api.invalid(f.name, format!("a {} cannot be passed to the host: {e}", d.type_name()))))
 }
@@ -102,7 +102,7 @@ fn to_dynamic(v: serde_json::Value) -> Dynamic {
 /// Runs declaration `f` with the arguments of one call of shape `shape`.
 fn call(
     ctx: NativeCallContext,
-    api: &Api,
+    api: &HostCalls,
     f: &'static HostFn,
     shape: &[Param],
     given: Vec<Dynamic>,
@@ -149,7 +149,7 @@ fn call(
 }
 
 /// Registers every shape of every declared host function, with its metadata.
-fn register(e: &mut Engine, api: &Arc<Api>) {
+fn register(e: &mut Engine, api: &Arc<HostCalls>) {
     for f in host_fns::all() {
         for shape in f.rhai_shapes() {
             let reg = FuncRegistration::new(f.name).with_params_info(f.params_info(&shape)).with_comments(f.comments());

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 
-use super::engine::{build, Budget};
-use crate::behaviours::api::Api;
+use super::engine::{build, RunDeadline};
+use crate::behaviours::host_calls::HostCalls;
 use crate::behaviours::input::Input;
 use crate::behaviours::trace::Outcome;
 use crate::behaviours::trigger::TriggerDecl;
@@ -38,14 +38,14 @@ impl fmt::Display for ScriptError {
 
 /// A loaded script version.
 pub struct Script {
-    api: Arc<Api>,
+    api: Arc<HostCalls>,
     engine: Engine,
     ast: AST,
     /// The top level's variables, visible to handlers; rewound after each call.
     scope: Mutex<Scope<'static>>,
     /// Handler name → number of parameters (0 or 1).
     handlers: HashMap<String, usize>,
-    budget: Arc<Budget>,
+    budget: Arc<RunDeadline>,
     limits: Limits,
     /// The triggers its top level declared.
     pub decls: Vec<TriggerDecl>,
@@ -53,8 +53,8 @@ pub struct Script {
 
 impl Script {
     /// Compiles `source` and runs its top level. Blocking: call from a blocking thread.
-    pub fn load(path: &Path, source: &str, api: Arc<Api>, limits: Limits) -> Result<Script, ScriptError> {
-        let budget = Arc::new(Budget::default());
+    pub fn load(path: &Path, source: &str, api: Arc<HostCalls>, limits: Limits) -> Result<Script, ScriptError> {
+        let budget = Arc::new(RunDeadline::default());
         let engine = build(&api, &limits, &budget);
         let located = |pos: Position, message: String| ScriptError {
             path: path.to_path_buf(),
@@ -107,7 +107,7 @@ impl Script {
         Ok(Script { api, engine, ast, scope: Mutex::new(scope), handlers, budget, limits, decls })
     }
 
-    pub fn api(&self) -> &Arc<Api> {
+    pub fn api(&self) -> &Arc<HostCalls> {
         &self.api
     }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::bindings::vigil::host::{alerts, clock, config, email, events, host, kv, log, sessions, triggers, types};
 use super::plugin::State;
-use crate::behaviours::api::HostError;
+use crate::behaviours::host_calls::HostError;
 use crate::behaviours::host_fns::{self as f, HostFn, Out};
 
 type Error = types::Error;

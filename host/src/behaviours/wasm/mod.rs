@@ -4,7 +4,7 @@
 //! - [`bindings`]: `bindgen!` over `plugins/wit/`, and the WIT version check that refuses
 //!   plugins built for another major version.
 //! - [`imports`]: the host side of every WIT import, each a thin layer over
-//!   [`super::api::Api`] (so grants, traces and errors are the rhai binding's).
+//!   [`super::host_calls::HostCalls`] (so grants, traces and errors are the rhai binding's).
 //! - [`runtime`]: the one `Engine` and `Linker`, the epoch ticker, compiling with the on-disk
 //!   cache (`data/cache/wasm/<key>.cwasm`).
 //! - [`plugin`]: one loaded version: its own `Store` with a memory limiter and an epoch

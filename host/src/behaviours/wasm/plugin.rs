@@ -19,7 +19,7 @@ use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use super::bindings::exports::vigil::host::plugin as guest;
 use super::bindings::{check_version, Behaviour};
 use super::runtime::{CacheUse, Runtime};
-use crate::behaviours::api::Api;
+use crate::behaviours::host_calls::HostCalls;
 use crate::behaviours::input::{Input, TimerFire};
 use crate::behaviours::loaded::Loaded;
 use crate::behaviours::rhai::ScriptError;
@@ -62,7 +62,7 @@ impl ResourceLimiter for MemoryLimit {
 
 /// The data of a plugin's store: its API and the limits of the running call.
 pub(crate) struct State {
-    pub(crate) api: Arc<Api>,
+    pub(crate) api: Arc<HostCalls>,
     limit: MemoryLimit,
     deadline: Option<Instant>,
     cut: Arc<AtomicBool>,
@@ -76,7 +76,7 @@ struct Instance {
 
 /// A loaded plugin version.
 pub struct Plugin {
-    api: Arc<Api>,
+    api: Arc<HostCalls>,
     path: PathBuf,
     runtime: Arc<Runtime>,
     component: Component,
@@ -97,7 +97,7 @@ impl Plugin {
         runtime: &Arc<Runtime>,
         path: &Path,
         bytes: &[u8],
-        api: Arc<Api>,
+        api: Arc<HostCalls>,
         limits: Limits,
         cache_dir: Option<&Path>,
     ) -> Result<Plugin, ScriptError> {
@@ -133,7 +133,7 @@ impl Plugin {
 fn instantiate(
     runtime: &Runtime,
     component: &Component,
-    api: &Arc<Api>,
+    api: &Arc<HostCalls>,
     limits: &Limits,
     cut: &Arc<AtomicBool>,
 ) -> wasmtime::Result<Instance> {
@@ -247,7 +247,7 @@ fn guest_event(e: &Event) -> guest::Event {
 }
 
 impl Loaded for Plugin {
-    fn api(&self) -> &Arc<Api> {
+    fn api(&self) -> &Arc<HostCalls> {
         &self.api
     }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use wit_parser::{Resolve, Type, TypeDefKind, WorldItem};
 
-use crate::behaviours::api::{Api, Services};
+use crate::behaviours::host_calls::{HostCalls, Services};
 use crate::behaviours::host_fns::{self, HostFn, Presence, Ret, Ty};
 
 fn wit_dir() -> std::path::PathBuf {
@@ -145,7 +145,7 @@ fn every_declaration_has_the_signature_of_its_wit_function_and_back() {
 fn rhai_signatures() -> BTreeSet<String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let svc = rt.block_on(Services::sandbox(&crate::config::Config::default()));
-    let api = Api::new("parity", Vec::new(), &toml::Table::new(), svc);
+    let api = HostCalls::new("parity", Vec::new(), &toml::Table::new(), svc);
     crate::behaviours::rhai::host_signatures(&api).into_iter().collect()
 }
 

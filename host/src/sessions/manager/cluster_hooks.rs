@@ -11,23 +11,21 @@ use super::{Entry, SessionManager};
 use crate::cluster::SessionRunner;
 use crate::sessions::backup::BackupInfo;
 use crate::sessions::cell::SessionCell;
-use crate::sessions::id::check_id;
-use crate::sessions::{SessionError, SessionRecord, SessionStatus};
+use crate::sessions::{SessionError, SessionId, SessionRecord, SessionStatus};
 
 #[async_trait]
 impl SessionRunner for SessionManager {
     async fn adopt(&self, record: SessionRecord) -> Result<(), SessionError> {
-        check_id(&record.id)?;
         let id = record.id.clone();
         let dir = self.inner.settings.session_dir(&id);
         std::fs::create_dir_all(dir.join("profile")).map_err(|e| SessionError::Failed {
-            id: id.clone(),
+            id: id.to_string(),
             message: format!("cannot create {}: {e}", dir.display()),
         })?;
         let mut sessions = self.inner.sessions.lock().expect("sessions");
         match sessions.get(&id) {
             Some(e) if e.live().is_some() => {
-                Err(SessionError::Conflict { id: id.clone(), message: "its browser runs here already".into() })
+                Err(SessionError::Conflict { id: id.to_string(), message: "its browser runs here already".into() })
             }
             Some(e) => {
                 e.cell.with(|l| l.record = record);
@@ -47,12 +45,13 @@ impl SessionRunner for SessionManager {
         }
     }
 
+    // The cluster's ids come from its lease rows: parsed here, where they enter.
     fn start(&self, id: &str) -> Result<(), SessionError> {
-        SessionManager::start(self, id)
+        SessionManager::start(self, &SessionId::parse(id)?)
     }
 
     async fn stop(&self, id: &str) -> Result<(), SessionError> {
-        SessionManager::stop(self, id).await
+        SessionManager::stop(self, &SessionId::parse(id)?).await
     }
 
     fn kill(&self, id: &str) {
@@ -86,7 +85,7 @@ impl SessionRunner for SessionManager {
     }
 
     async fn archive(&self, id: &str) -> Result<BackupInfo, SessionError> {
-        SessionManager::backup(self, id).await
+        SessionManager::backup(self, &SessionId::parse(id)?).await
     }
 
     fn status(&self, id: &str) -> Option<SessionStatus> {

@@ -34,7 +34,7 @@ impl SessionManager {
     /// is left is killed.
     pub async fn shutdown(&self) {
         self.inner.ctx.shutdown.cancel();
-        let tasks: Vec<(String, JoinHandle<()>)> = self
+        let tasks: Vec<(SessionId, JoinHandle<()>)> = self
             .inner
             .sessions
             .lock()

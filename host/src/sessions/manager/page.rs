@@ -5,10 +5,9 @@ use super::*;
 impl SessionManager {
     pub(in crate::sessions) fn running_page(
         &self,
-        id: &str,
+        id: &SessionId,
         what: &str,
     ) -> Result<(Arc<SessionCell>, chromiumoxide::Page), SessionError> {
-        check_id(id)?;
         let cell = self.cell(id)?;
         match cell.page() {
             Some(p) => Ok((cell, p)),
@@ -18,7 +17,7 @@ impl SessionManager {
 
     pub(in crate::sessions) async fn eval(
         &self,
-        id: &str,
+        id: &SessionId,
         page: &chromiumoxide::Page,
         what: &str,
         js: &str,

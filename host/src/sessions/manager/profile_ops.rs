@@ -6,7 +6,7 @@ use super::*;
 impl SessionManager {
     /// Refuses when a Chromium this manager does not run uses the session's profile (another
     /// vigil host, most likely).
-    pub(super) fn refuse_if_in_use(&self, id: &str, what: &str) -> Result<(), SessionError> {
+    pub(super) fn refuse_if_in_use(&self, id: &SessionId, what: &str) -> Result<(), SessionError> {
         let cell = self.cell(id)?;
         if cell.with(|l| l.running) {
             return Err(conflict(id, format!("the session is running: stop it before you {what}")));
@@ -27,8 +27,7 @@ impl SessionManager {
 
     /// Logs the session out of WhatsApp (the phone loses this linked device); status
     /// `logged_out`. The session must be running; when it is not, it is started for this.
-    pub async fn logout(&self, id: &str) -> Result<(), SessionError> {
-        check_id(id)?;
+    pub async fn logout(&self, id: &SessionId) -> Result<(), SessionError> {
         let cell = self.cell(id)?;
         let started_here = self.commands(id)?.is_none();
         if started_here {
@@ -78,8 +77,7 @@ impl SessionManager {
 
     /// Backs up the session's critical files. While its browser runs, the page is frozen for
     /// the copy (a moment), so the copy is consistent.
-    pub async fn backup(&self, id: &str) -> Result<BackupInfo, SessionError> {
-        check_id(id)?;
+    pub async fn backup(&self, id: &SessionId) -> Result<BackupInfo, SessionError> {
         let cell = self.cell(id)?;
         let dir = cell.dir.clone();
         let staging = dir.join(format!(".backup-{}", std::process::id()));
@@ -92,7 +90,7 @@ impl SessionManager {
             Some(p) => match tokio::time::timeout(Duration::from_secs(5), Browser::freeze(p, true)).await {
                 Ok(Ok(())) => true,
                 Ok(Err(e)) => {
-                    tracing::warn!(session = id, "cannot freeze the page for the backup ({e}): copying until quiet");
+                    tracing::warn!(session = %id, "cannot freeze the page for the backup ({e}): copying until quiet");
                     false
                 }
                 Err(_) => false,
@@ -110,7 +108,7 @@ impl SessionManager {
         if let Some(p) = &page {
             if frozen {
                 if let Err(e) = Browser::freeze(p, false).await {
-                    tracing::error!(session = id, "cannot thaw the page after the backup: {e}");
+                    tracing::error!(session = %id, "cannot thaw the page after the backup: {e}");
                 }
             }
         }
@@ -122,7 +120,7 @@ impl SessionManager {
                 .await
                 .map_err(|e| failed(id, e.to_string()))?
                 .map_err(|e| failed(id, e.to_string()))?;
-        tracing::info!(session = id, backup = %info.name, bytes = info.bytes, held_ms, "backup written");
+        tracing::info!(session = %id, backup = %info.name, bytes = info.bytes, held_ms, "backup written");
         cell.publish("session.backup", json!({ "backup": info.name, "bytes": info.bytes, "held_ms": held_ms }));
         Ok(info)
     }
@@ -150,15 +148,13 @@ impl SessionManager {
     }
 
     /// The session's backups, oldest first.
-    pub fn backups(&self, id: &str) -> Result<Vec<BackupInfo>, SessionError> {
-        check_id(id)?;
+    pub fn backups(&self, id: &SessionId) -> Result<Vec<BackupInfo>, SessionError> {
         Ok(backup::list(&self.cell(id)?.dir))
     }
 
     /// Restores backup `name` (or the newest) into the session's profile, after checking the
     /// whole archive against its manifest. The session must not be running.
-    pub async fn restore(&self, id: &str, name: Option<&str>) -> Result<BackupInfo, SessionError> {
-        check_id(id)?;
+    pub async fn restore(&self, id: &SessionId, name: Option<&str>) -> Result<BackupInfo, SessionError> {
         let cell = self.cell(id)?;
         self.refuse_if_in_use(id, "restore a backup")?;
         let dir = cell.dir.clone();

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::behaviours::api::{Api, Services};
+use crate::behaviours::host_calls::{HostCalls, Services};
 use crate::behaviours::host_fns::docs;
 
 #[derive(clap::Args, Debug)]
@@ -30,7 +30,7 @@ const HEADER: &str = "// The vigil host functions, for editors (rhai's definitio
 /// The text of `vigil.d.rhai`.
 pub(crate) async fn definitions() -> String {
     let svc = Services::sandbox(&crate::config::Config::default()).await;
-    let api = Api::new("defs", Vec::new(), &toml::Table::new(), svc);
+    let api = HostCalls::new("defs", Vec::new(), &toml::Table::new(), svc);
     let defs = tokio::task::spawn_blocking(move || crate::behaviours::rhai::definitions(&api)).await;
     format!("{HEADER}{}", defs.unwrap_or_default().trim_end())
 }

@@ -4,7 +4,7 @@ use super::*;
 
 #[async_trait]
 impl Sessions for SessionManager {
-    async fn pairing_code(&self, id: &str, phone: &str) -> Result<String, SessionError> {
+    async fn pairing_code(&self, id: &SessionId, phone: &str) -> Result<String, SessionError> {
         crate::sessions::pairing::request(self, id, phone, self.inner.settings.pairing_code_renew).await
     }
 
@@ -12,20 +12,20 @@ impl Sessions for SessionManager {
         Ok(self.inner.sessions.lock().expect("sessions").values().map(|e| e.cell.info()).collect())
     }
 
-    async fn state(&self, id: &str, timeout: Duration) -> Result<String, SessionError> {
+    async fn state(&self, id: &SessionId, timeout: Duration) -> Result<String, SessionError> {
         let (_, page) = self.running_page(id, "state")?;
         let v = self.eval(id, &page, "state", JS_STATE, timeout).await?;
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
-    async fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, SessionError> {
+    async fn ping(&self, id: &SessionId, timeout: Duration) -> Result<Duration, SessionError> {
         let (_, page) = self.running_page(id, "ping")?;
         let t0 = Instant::now();
         self.eval(id, &page, "ping", JS_PING, timeout).await?;
         Ok(t0.elapsed())
     }
 
-    async fn send_text(&self, id: &str, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError> {
+    async fn send_text(&self, id: &SessionId, to: &str, text: &str, key: Option<&str>) -> Result<String, SessionError> {
         let wid = phone::person_wid(to)?;
         let (cell, page) = self.running_page(id, "send_text")?;
         self.inner
@@ -52,7 +52,7 @@ impl Sessions for SessionManager {
             .await
     }
 
-    async fn activity(&self, id: &str) -> Result<(), SessionError> {
+    async fn activity(&self, id: &SessionId) -> Result<(), SessionError> {
         let (_, page) = self.running_page(id, "activity")?;
         let (x, y) = {
             let mut rng = rand::thread_rng();
@@ -66,8 +66,7 @@ impl Sessions for SessionManager {
         }
     }
 
-    async fn restart(&self, id: &str, reason: &str) -> Result<(), SessionError> {
-        check_id(id)?;
+    async fn restart(&self, id: &SessionId, reason: &str) -> Result<(), SessionError> {
         let Some(cmds) = self.commands(id)? else {
             return self.start(id);
         };
@@ -84,15 +83,13 @@ impl Sessions for SessionManager {
         }
     }
 
-    async fn mark(&self, id: &str, status: SessionStatus, reason: &str) -> Result<(), SessionError> {
-        check_id(id)?;
+    async fn mark(&self, id: &SessionId, status: SessionStatus, reason: &str) -> Result<(), SessionError> {
         let cell = self.cell(id)?;
         cell.set_status(status, (!reason.is_empty()).then(|| reason.to_string())).await;
         Ok(())
     }
 
-    async fn touch(&self, id: &str) -> Result<(), SessionError> {
-        check_id(id)?;
+    async fn touch(&self, id: &SessionId) -> Result<(), SessionError> {
         let cell = self.cell(id)?;
         let now = self.inner.clock.now();
         cell.with(|l| l.record.last_seen = Some(now));
@@ -100,15 +97,20 @@ impl Sessions for SessionManager {
         Ok(())
     }
 
-    fn owns_folders(&self) -> bool {
-        true
+    async fn remove_orphan_folders(
+        &self,
+        min_age: Duration,
+    ) -> Result<Option<crate::sessions::orphans::Swept>, SessionError> {
+        // Every session with a record is here, running or not: the folders of no other are orphans.
+        let known = self.ids().into_iter().map(SessionId::into_string).collect();
+        crate::sessions::orphans::sweep(&self.inner.settings.dir, known, min_age).await.map(Some)
     }
 
-    fn resources(&self, id: &str) -> Option<crate::sessions::Resources> {
+    fn resources(&self, id: &SessionId) -> Option<crate::sessions::Resources> {
         self.inner.resources.get(id)
     }
 
-    async fn backup(&self, id: &str) -> Result<String, SessionError> {
+    async fn backup(&self, id: &SessionId) -> Result<String, SessionError> {
         SessionManager::backup(self, id).await.map(|b| b.name)
     }
 }

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::Capability;
 use crate::events::{Event, EventBus, MAX_EVENT_DEPTH};
 use crate::scheduler::TriggerSpec;
-use crate::sessions::{SessionError, SessionInfo, SessionStatus, Sessions};
+use crate::sessions::{SessionError, SessionId, SessionInfo, SessionStatus, Sessions};
 use crate::store::Store;
 
 /// What host calls fail with.
@@ -99,7 +99,7 @@ struct RunState {
 }
 
 /// One behaviour's view of the host API.
-pub struct Api {
+pub struct HostCalls {
     name: Arc<str>,
     grants: Vec<Capability>,
     params: serde_json::Map<String, serde_json::Value>,
@@ -108,14 +108,14 @@ pub struct Api {
     run: Mutex<RunState>,
 }
 
-impl Api {
-    pub fn new(name: &str, grants: Vec<Capability>, params: &toml::Table, svc: Services) -> Arc<Api> {
+impl HostCalls {
+    pub fn new(name: &str, grants: Vec<Capability>, params: &toml::Table, svc: Services) -> Arc<HostCalls> {
         let rng = match svc.seed {
             Some(seed) => StdRng::seed_from_u64(seed ^ fnv1a(name.as_bytes())),
             None => StdRng::from_entropy(),
         };
         let params = serde_json::to_value(params).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
-        Arc::new(Api {
+        Arc::new(HostCalls {
             name: name.into(),
             grants,
             params,
@@ -326,21 +326,26 @@ impl Api {
         self.session_call("sessions", String::new(), self.svc.sessions.list())
     }
 
+    // A behaviour's session ids come in as strings: each call parses its id (a bad one is
+    // the call's error, recorded like any other).
+
     pub(crate) fn state(&self, id: &str, timeout: Duration) -> Result<String, HostError> {
-        self.session_call("state", id.to_string(), self.svc.sessions.state(id, timeout))
+        let s = &self.svc.sessions;
+        self.session_call("state", id.to_string(), async { s.state(&SessionId::parse(id)?, timeout).await })
     }
 
     pub(crate) fn ping(&self, id: &str, timeout: Duration) -> Result<Duration, HostError> {
-        self.session_call("ping", id.to_string(), self.svc.sessions.ping(id, timeout))
+        let s = &self.svc.sessions;
+        self.session_call("ping", id.to_string(), async { s.ping(&SessionId::parse(id)?, timeout).await })
     }
 
     /// `resources(id)`: the last measurement of the session's browser, `null` when none.
     pub(crate) fn resources(&self, id: &str) -> Result<serde_json::Value, HostError> {
         let sessions = self.svc.sessions.clone();
         let known = async {
-            crate::sessions::check_id(id)?;
+            let id = SessionId::parse(id)?;
             if sessions.list().await?.iter().any(|s| s.id == id) {
-                Ok(sessions.resources(id))
+                Ok(sessions.resources(&id))
             } else {
                 Err(SessionError::NotFound(id.into()))
             }
@@ -355,19 +360,20 @@ impl Api {
             call: "send_text",
             source,
         })?;
-        self.session_call(
-            "send_text",
-            format!("{id} -> {wid}: {}", truncate(text, 60)),
-            self.svc.sessions.send_text(id, &wid, text, key),
-        )
+        self.session_call("send_text", format!("{id} -> {wid}: {}", truncate(text, 60)), async {
+            self.svc.sessions.send_text(&SessionId::parse(id)?, &wid, text, key).await
+        })
     }
 
     pub(crate) fn activity(&self, id: &str) -> Result<(), HostError> {
-        self.session_call("activity", id.to_string(), self.svc.sessions.activity(id))
+        let s = &self.svc.sessions;
+        self.session_call("activity", id.to_string(), async { s.activity(&SessionId::parse(id)?).await })
     }
 
     pub(crate) fn restart(&self, id: &str, reason: &str) -> Result<(), HostError> {
-        self.session_call("restart", format!("{id}: {reason}"), self.svc.sessions.restart(id, reason))
+        let s = &self.svc.sessions;
+        let call = async { s.restart(&SessionId::parse(id)?, reason).await };
+        self.session_call("restart", format!("{id}: {reason}"), call)
     }
 
     pub(crate) fn mark(&self, id: &str, status: &str, reason: &str) -> Result<(), HostError> {
@@ -376,46 +382,42 @@ impl Api {
             call: "mark",
             source,
         })?;
-        self.session_call("mark", format!("{id} -> {status}: {reason}"), self.svc.sessions.mark(id, status, reason))
+        let s = &self.svc.sessions;
+        let call = async { s.mark(&SessionId::parse(id)?, status, reason).await };
+        self.session_call("mark", format!("{id} -> {status}: {reason}"), call)
     }
 
     /// `pairing_code(id, phone)`: starts linking the session by phone number; the code to
     /// type on the phone (renewed while unlinked: `session.pairing_code`).
     pub(crate) fn pairing_code(&self, id: &str, phone: &str) -> Result<String, HostError> {
-        self.session_call("pairing_code", format!("{id} for {phone}"), self.svc.sessions.pairing_code(id, phone))
+        let s = &self.svc.sessions;
+        let call = async { s.pairing_code(&SessionId::parse(id)?, phone).await };
+        self.session_call("pairing_code", format!("{id} for {phone}"), call)
     }
 
     pub(crate) fn backup(&self, id: &str) -> Result<String, HostError> {
-        self.session_call("backup", id.to_string(), self.svc.sessions.backup(id))
+        let s = &self.svc.sessions;
+        self.session_call("backup", id.to_string(), async { s.backup(&SessionId::parse(id)?).await })
     }
 
-    /// `remove_orphan_folders(min_age)`: removes the folders under `data_dir/sessions` that
-    /// belong to no session (see [`crate::sessions::orphans`] for what is never removed);
-    /// returns their ids. A host that runs no browsers knows no folders and removes nothing.
+    /// `remove_orphan_folders(min_age)`: removes the session folders that belong to no session
+    /// ([`Sessions::remove_orphan_folders`]: only the sessions know their folders); returns
+    /// their ids. A host that runs no browsers knows no folders and removes nothing.
     pub(crate) fn remove_orphan_folders(&self, min_age: Duration) -> Result<Vec<String>, HostError> {
         const CALL: &str = "remove_orphan_folders";
-        if !self.svc.sessions.owns_folders() {
-            self.record(CALL, "skipped: this host runs no sessions, so it cannot tell an orphan".into(), true);
-            return Ok(Vec::new());
-        }
-        let known = match self.svc.rt.block_on(self.svc.sessions.list()) {
-            Ok(list) => list.into_iter().map(|s| s.id).collect(),
+        let swept = match self.svc.rt.block_on(self.svc.sessions.remove_orphan_folders(min_age)) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                self.record(CALL, "skipped: this host runs no sessions, so it cannot tell an orphan".into(), true);
+                return Ok(Vec::new());
+            }
             Err(source) => {
-                self.record(CALL, format!("cannot list the sessions: {source}"), false);
+                self.record(CALL, source.to_string(), false);
                 return Err(HostError::Session { behaviour: self.name.to_string(), call: CALL, source });
             }
         };
-        let dir = self.svc.data_dir.join("sessions");
-        let swept = crate::sessions::orphans::remove_orphans(&dir, &known, min_age);
-        let ok = swept.as_ref().is_ok_and(|s| s.failed.is_empty());
-        let detail = match &swept {
-            Ok(s) if s.removed.is_empty() => "none".to_string(),
-            Ok(s) => s.removed.join(", "),
-            Err(e) => e.clone(),
-        };
-        self.record(CALL, detail, ok);
-        let swept =
-            swept.map_err(|message| HostError::Invalid { behaviour: self.name.to_string(), call: CALL, message })?;
+        let detail = if swept.removed.is_empty() { "none".to_string() } else { swept.removed.join(", ") };
+        self.record(CALL, detail, swept.failed.is_empty());
         if !swept.failed.is_empty() {
             return Err(HostError::Invalid {
                 behaviour: self.name.to_string(),
@@ -428,23 +430,16 @@ impl Api {
                 ),
             });
         }
-        if !swept.removed.is_empty() {
-            tracing::warn!(
-                behaviour = &*self.name,
-                "removed orphan session folders (no session record) under {}: {}",
-                dir.display(),
-                swept.removed.join(", ")
-            );
-        }
         Ok(swept.removed)
     }
 
     pub(crate) fn touch(&self, id: &str) -> Result<(), HostError> {
-        self.session_call("touch", id.to_string(), self.svc.sessions.touch(id))
+        let s = &self.svc.sessions;
+        self.session_call("touch", id.to_string(), async { s.touch(&SessionId::parse(id)?).await })
     }
 }
 
-impl Api {
+impl HostCalls {
     // ----- alerts, email, host --------------------------------------------------------
 
     fn alert_call<T>(

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::sessions::{phone, SessionError, SessionManager, SessionStatus, Sessions};
+use crate::sessions::{phone, SessionError, SessionId, SessionManager, SessionStatus, Sessions};
 
 /// How long the terminal waits for the linking screen, then for the phone.
 const SCREEN_WITHIN: Duration = Duration::from_secs(90);
@@ -21,7 +21,7 @@ pub fn display_code(code: &str) -> String {
     }
 }
 
-pub(crate) async fn link(m: &SessionManager, id: &str, phone_number: &str) -> Result<(), SessionError> {
+pub(crate) async fn link(m: &SessionManager, id: &SessionId, phone_number: &str) -> Result<(), SessionError> {
     phone::person_wid(phone_number)?;
     let info = m.info(id)?;
     if info.status == SessionStatus::Ready {
