@@ -222,6 +222,16 @@ async fn chromium_cluster_rolling_restart_and_database_loss_without_qr_or_overla
                 &format!("SELECT COUNT(*) FROM snapshots WHERE session_id = '{id}' AND epoch = {epoch} AND node = '{name}' AND at_ms >= {t0}"),
             );
             assert_ne!(n, "0", "{name} drained {id} without a snapshot\n{}", logs(&nodes));
+            // ... and said so in the shared event log (stored before its log stopped, so
+            // relayed to the other hosts' /events too).
+            let said = one(
+                &db,
+                &format!(
+                    "SELECT COUNT(*) FROM events WHERE name = 'cluster.drained' AND at_ms >= {t0} \
+                     AND data LIKE '%\"session\":\"{id}\"%' AND data LIKE '%\"node\":\"{name}\"%'"
+                ),
+            );
+            assert_eq!(said, "1", "{name}'s cluster.drained of {id} is in the event log\n{}", logs(&nodes));
         }
         windows.push((t0, now_ms(), moving));
         spawn(&mut nodes[i], &db_of(i), s3.port, ports[i]);
