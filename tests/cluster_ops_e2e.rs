@@ -40,6 +40,25 @@ fn spawn(node: &mut Node, db: &str, s3_port: u16, api_port: u16) {
     node.child = Some(child);
 }
 
+/// A log line without its ANSI colours.
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-letter
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.trim().to_string()
+}
+
 fn alive_nodes(db: &str) -> Vec<String> {
     let q = format!(
         "SELECT id FROM nodes WHERE heartbeat_ms > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT - {} \
@@ -222,6 +241,16 @@ async fn chromium_cluster_rolling_restart_and_database_loss_without_qr_or_overla
                 &format!("SELECT COUNT(*) FROM snapshots WHERE session_id = '{id}' AND epoch = {epoch} AND node = '{name}' AND at_ms >= {t0}"),
             );
             assert_ne!(n, "0", "{name} drained {id} without a snapshot\n{}", logs(&nodes));
+            // ... and said so in the shared event log (stored before its log stopped, so
+            // relayed to the other hosts' /events too).
+            let said = one(
+                &db,
+                &format!(
+                    "SELECT COUNT(*) FROM events WHERE name = 'cluster.drained' AND at_ms >= {t0} \
+                     AND data LIKE '%\"session\":\"{id}\"%' AND data LIKE '%\"node\":\"{name}\"%'"
+                ),
+            );
+            assert_eq!(said, "1", "{name}'s cluster.drained of {id} is in the event log\n{}", logs(&nodes));
         }
         windows.push((t0, now_ms(), moving));
         spawn(&mut nodes[i], &db_of(i), s3.port, ports[i]);
@@ -231,7 +260,7 @@ async fn chromium_cluster_rolling_restart_and_database_loss_without_qr_or_overla
     // Drain time per session (close, snapshot, release), from the hosts' logs.
     for n in &nodes {
         let log = std::fs::read_to_string(n.dir.join("run.log")).unwrap_or_default();
-        for l in log.lines().filter(|l| l.contains("drained") && l.contains("ms=")) {
+        for l in log.lines().map(plain).filter(|l| l.contains("drained") && l.contains("ms=")) {
             eprintln!("{}: {}", n.name, l.trim());
         }
     }
@@ -260,6 +289,12 @@ async fn chromium_cluster_rolling_restart_and_database_loss_without_qr_or_overla
         expires - gone
     );
     assert!(gone < expires, "c killed its browsers {} ms after its lease expired\n{}", gone - expires, logs(&nodes));
+    // What c did after the cut, from its log: what stopped its browsers, and when.
+    let c_log = std::fs::read_to_string(nodes[2].dir.join("run.log")).unwrap_or_default();
+    let cut = chrono::DateTime::from_timestamp_millis(t0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for l in c_log.lines().map(plain).filter(|l| l.get(..23).is_some_and(|at| at >= &cut[..23])).take(40) {
+        eprintln!("c after the cut: {}", l.trim());
+    }
     let old: Vec<i64> = lost
         .iter()
         .map(|id| one(&db, &format!("SELECT epoch FROM leases WHERE session_id = '{id}'")).parse().unwrap())

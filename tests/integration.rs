@@ -17,4 +17,5 @@ mod silences;
 mod store;
 mod suspension;
 mod webhooks;
+mod webhooks_cluster;
 mod webhooks_durable;

@@ -52,6 +52,9 @@ pub struct Host {
     feed: Option<crate::cluster::Feed>,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The event log: it outlives the other tasks (see [`Host::wait_then`]); it stops when
+    /// the guard is dropped.
+    log: (tokio_util::sync::DropGuard, tokio::task::JoinHandle<()>),
 }
 
 /// The path of the snapshot file `vigil behaviours` reads.
@@ -85,10 +88,13 @@ impl Host {
             (Some(url), true) => Some(crate::cluster::Feed::start(store.clone(), url, shutdown.clone()).await?),
             _ => None,
         };
-        let mut tasks =
-            vec![tokio::spawn(log_events(store.clone(), bus.subscribe(), feed.is_some(), shutdown.clone()))];
+        let log_stop = CancellationToken::new();
+        let log = tokio::spawn(log_events(store.clone(), bus.subscribe(), feed.is_some(), log_stop.clone()));
+        let mut tasks = Vec::new();
+        // Hosts sharing the store claim each webhook delivery under their node id.
+        let node = config.cluster.node_id.clone().unwrap_or_else(crate::cluster::hostname);
         let (webhooks, webhook_tasks) =
-            crate::webhooks::start(&config.webhooks, &bus, &store, &parts.clock, &shutdown)?;
+            crate::webhooks::start(&config.webhooks, &bus, &store, &parts.clock, &node, &shutdown)?;
         tasks.extend(webhook_tasks);
         let scheduler =
             Scheduler::new(parts.clock.clone(), config.seed, Arc::new(StoreLastRuns(store.clone())), shutdown.clone());
@@ -173,6 +179,7 @@ impl Host {
             feed,
             shutdown,
             tasks,
+            log: (log_stop.drop_guard(), log),
         })
     }
 
@@ -228,12 +235,22 @@ impl Host {
     /// Waits for shutdown, then stops: timers stop, running handlers finish or are cut after
     /// `shutdown_grace`, the snapshot is written.
     pub async fn wait(self) -> anyhow::Result<()> {
+        self.wait_then(async {}).await
+    }
+
+    /// [`Host::wait`], then `last` (the cluster's drain) before the event log stops, so the
+    /// events published until `last` is done are stored (and, in cluster mode, relayed).
+    pub async fn wait_then(self, last: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
         tracing::info!("shutting down");
         self.behaviours.shutdown().await;
         for t in self.tasks {
             let _ = t.await;
         }
+        last.await;
+        let (stop, log) = self.log;
+        drop(stop);
+        let _ = log.await;
         // The store stays open: the sessions may still write their last records; it closes
         // when its last handle is dropped.
         Ok(())
@@ -340,16 +357,20 @@ pub async fn run_with(config: Config, options: RunOptions, shutdown: Cancellatio
     };
     tracing::info!(behaviours = host.behaviours().len(), sessions = n, "vigil is running");
     let store = host.store().clone();
-    let result = host.wait().await;
-    if let Some(task) = api {
-        // In-flight requests finish; WebSocket streams end with the shutdown.
-        if tokio::time::timeout(std::time::Duration::from_secs(10), task).await.is_err() {
-            tracing::warn!("the HTTP API did not stop within 10s");
-        }
-    }
-    if let Some(c) = &cluster {
-        c.drain().await;
-    }
+    let result = host
+        .wait_then(async {
+            if let Some(task) = api {
+                // In-flight requests finish; WebSocket streams end with the shutdown.
+                if tokio::time::timeout(std::time::Duration::from_secs(10), task).await.is_err() {
+                    tracing::warn!("the HTTP API did not stop within 10s");
+                }
+            }
+            // The drain's events (`cluster.drained`, the snapshots) go to the log still running.
+            if let Some(c) = &cluster {
+                c.drain().await;
+            }
+        })
+        .await;
     sessions.shutdown().await;
     store.close().await;
     result
@@ -457,17 +478,26 @@ pub fn plugin_files(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Appends bus events to the store's event log, in batches (in cluster mode under the
 /// cluster-wide lock, announced to the other hosts: see [`crate::cluster::bus`]).
+/// Stores the bus's events in batches until `stop`, then what was published before it.
 async fn log_events(
     store: Store,
     mut rx: tokio::sync::broadcast::Receiver<crate::events::Event>,
     cluster: bool,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = rx.recv() => r,
+        let first = if stop.is_cancelled() {
+            match rx.try_recv() {
+                Ok(e) => Ok(e),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(_) => return,
+            }
+        } else {
+            tokio::select! {
+                _ = stop.cancelled() => continue,
+                r = rx.recv() => r,
+            }
         };
         let mut batch = match first {
             Ok(e) => vec![e],

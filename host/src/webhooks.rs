@@ -18,8 +18,22 @@
 //! loses none: the sender goes on after it where it was, each retry at its time, and every
 //! attempt of one event carries the same `X-Vigil-Delivery`, so a receiver can drop the
 //! duplicate of a delivery whose answer the host did not live to record.
+//!
+//! Several hosts on one database (cluster mode) share the queue: each host puts on it only
+//! the events of its own bus (the events of the sessions it runs; the other hosts' events
+//! reach it only through [`crate::cluster::Feed`], which feeds `/events`, not this), so each
+//! event is queued once in the cluster; but every host with the same receiver drains that
+//! receiver's one queue. So a sender claims a delivery in the store before it sends it
+//! ([`Store::claim_webhook`]: its node id on the receiver's oldest due row, for the request's
+//! `timeout` plus [`CLAIM_MARGIN`]), and no other host sends that row, or any later one of
+//! that receiver, while the claim lives: one host at a time sends each receiver's deliveries,
+//! in order. A host that died mid-attempt holds the row up until its claim expires (the same
+//! node id restarted takes it back at once); a sender with nothing to send looks again every
+//! [`IDLE_POLL`], so the deliveries a dead host queued are sent by another. Only a host frozen
+//! past its claim (or hosts whose clocks differ by more than the margin) can still send a
+//! delivery twice: receivers drop the copy by `X-Vigil-Delivery`.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,8 +47,16 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::WebhookConfig;
 use crate::events::{Event, EventBus};
-use crate::store::webhooks::{Delivery, NewDelivery};
+use crate::store::webhooks::{Claim, Delivery, NewDelivery};
 use crate::store::Store;
+
+/// How much longer than the request's `timeout` a claim on a delivery lasts (its outcome
+/// written, the hosts' clocks a little apart).
+pub const CLAIM_MARGIN: Duration = Duration::from_secs(30);
+/// How often a sender with nothing to send looks for deliveries other hosts queued and left.
+pub const IDLE_POLL: Duration = Duration::from_secs(5);
+/// How often a sender waiting behind another host's claim looks whether it is done.
+const BUSY_POLL: Duration = Duration::from_secs(2);
 
 /// What a receiver's deliveries came to so far.
 #[derive(Debug, Default)]
@@ -86,12 +108,14 @@ fn backoff(min: Duration, max: Duration, retry: u32) -> Duration {
 }
 
 /// Starts one dispatcher and one sender per receiver; they stop on `shutdown`. Deliveries
-/// left pending in `store` by an earlier run are sent first.
+/// left pending in `store` by an earlier run are sent first. `node` names this host in the
+/// deliveries' claims (the cluster's node id).
 pub fn start(
     hooks: &[WebhookConfig],
     bus: &EventBus,
     store: &Store,
     clock: &Clock,
+    node: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Vec<Webhook>, Vec<JoinHandle<()>>)> {
     if hooks.is_empty() {
@@ -110,9 +134,9 @@ pub fn start(
             hook: hook.clone(),
             store: store.clone(),
             clock: clock.clone(),
+            node: node.to_string(),
             stats: Arc::new(WebhookStats::default()),
             ready: Notify::new(),
-            in_flight: AtomicI64::new(0),
         });
         handles.push(tokio::spawn(dispatch(lane.clone(), bus.subscribe(), shutdown.clone())));
         handles.push(tokio::spawn(send(lane.clone(), client.clone(), shutdown.clone())));
@@ -127,11 +151,11 @@ struct Lane {
     hook: WebhookConfig,
     store: Store,
     clock: Clock,
+    /// This host in the deliveries' claims.
+    node: String,
     stats: Arc<WebhookStats>,
     /// Notified when a delivery is queued.
     ready: Notify,
-    /// The row being delivered now (never dropped for room), 0 for none.
-    in_flight: AtomicI64,
 }
 
 async fn dispatch(lane: Arc<Lane>, mut rx: broadcast::Receiver<Event>, shutdown: CancellationToken) {
@@ -162,11 +186,10 @@ async fn dispatch(lane: Arc<Lane>, mut rx: broadcast::Receiver<Event>, shutdown:
         };
         let mut id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut id);
-        let in_flight = lane.in_flight.load(Ordering::SeqCst);
         let cap = hook.queue.max(1);
         let id = hex(&id);
         let d = NewDelivery { receiver: &hook.url, id: &id, event: &event.name, body: &body };
-        match lane.store.queue_webhook(d, lane.clock.now(), cap, in_flight).await {
+        match lane.store.queue_webhook(d, lane.clock.now(), cap).await {
             Ok(dropped) => {
                 for old in dropped {
                     let n = lane.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -190,35 +213,32 @@ async fn dispatch(lane: Arc<Lane>, mut rx: broadcast::Receiver<Event>, shutdown:
 }
 
 async fn send(lane: Arc<Lane>, client: reqwest::Client, shutdown: CancellationToken) {
+    let hold = lane.hook.timeout.0 + CLAIM_MARGIN;
     loop {
-        let next = match lane.store.next_webhook(&lane.hook.url).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(url = %lane.hook.url, "webhook: cannot read the waiting deliveries, trying again in 1s: {e}");
+        let claim = lane.store.claim_webhook(&lane.hook.url, &lane.node, lane.clock.now(), hold).await;
+        let wait = match claim {
+            Ok(Claim::Got(d)) => {
+                // Stopped mid-attempt, the delivery stays pending (claimed by this node, which
+                // takes it back when it starts again) and goes again after the restart.
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = attempt(&lane, &client, &d) => {}
                 }
+                continue;
+            }
+            // Not due yet, or another host is sending the oldest: look again then (or sooner:
+            // the other host may be done before its claim runs out).
+            Ok(Claim::Busy(at)) => lane.clock.until(at).clamp(Duration::from_millis(20), BUSY_POLL),
+            Ok(Claim::Idle) => IDLE_POLL,
+            Err(e) => {
+                tracing::warn!(url = %lane.hook.url, "webhook: cannot read the waiting deliveries, trying again in 1s: {e}");
+                Duration::from_secs(1)
             }
         };
-        let Some(d) = next else {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = lane.ready.notified() => continue,
-            }
-        };
-        lane.in_flight.store(d.row, Ordering::SeqCst);
-        let wait = lane.clock.until(d.next_attempt);
-        if !wait.is_zero() {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
-        // Stopped mid-attempt, the delivery stays pending and goes again after the restart.
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = attempt(&lane, &client, &d) => {}
+            _ = lane.ready.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }
@@ -261,7 +281,7 @@ async fn attempt(lane: &Lane, client: &reqwest::Client, d: &Delivery) {
         Outcome::Done => {
             stats.delivered.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(url = %hook.url, event = %d.event, %delivery, attempt, "webhook delivered");
-            lane.store.webhook_delivered(d.row).await
+            lane.store.webhook_delivered(d.row).await.map(|()| true)
         }
         Outcome::GiveUp(why) => {
             stats.given_up.fetch_add(1, Ordering::Relaxed);
@@ -272,13 +292,13 @@ async fn attempt(lane: &Lane, client: &reqwest::Client, d: &Delivery) {
                 "webhook: the receiver {why}, which a retry will not change: event given up (check the URL \
                  and what the receiver expects)"
             );
-            lane.store.webhook_failed(d.row, &why, None).await
+            lane.store.webhook_failed(d.row, &lane.node, &why, None).await
         }
         Outcome::Retry(why) if attempt < attempts => {
             let wait = backoff(hook.retry_min.0, hook.retry_max.0, attempt as u32);
             tracing::info!(url = %hook.url, event = %d.event, %delivery, attempt, "webhook: {why}; retrying in {wait:?}");
             let at = lane.clock.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-            lane.store.webhook_failed(d.row, &why, Some(at)).await
+            lane.store.webhook_failed(d.row, &lane.node, &why, Some(at)).await
         }
         Outcome::Retry(why) => {
             stats.given_up.fetch_add(1, Ordering::Relaxed);
@@ -288,9 +308,17 @@ async fn attempt(lane: &Lane, client: &reqwest::Client, d: &Delivery) {
                 %delivery,
                 "webhook: {why} on the last of {attempts} attempts: event given up (is the receiver up?)"
             );
-            lane.store.webhook_failed(d.row, &why, None).await
+            lane.store.webhook_failed(d.row, &lane.node, &why, None).await
         }
     };
+    if let Ok(false) = recorded {
+        tracing::warn!(
+            url = %hook.url,
+            %delivery,
+            "webhook: this host's claim on the delivery ran out before its attempt was recorded, and another host \
+             took it over: the outcome here is dropped (is this host's clock or database link slow?)"
+        );
+    }
     if let Err(e) = recorded {
         tracing::warn!(url = %hook.url, %delivery, "webhook: cannot record the attempt, trying again in 1s: {e}");
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -10,7 +10,9 @@
 //! hands them, ids included, to the [`Feed`]'s subscribers: the WebSocket clients of this host.
 //!
 //! Only the host where an event happened puts it on its bus, so behaviours and webhooks (fed
-//! by the bus) see each event once in the cluster; the feed is read only by `/events`.
+//! by the bus) see each event once in the cluster; the feed is read only by `/events`. Each
+//! webhook delivery is thus queued once; the hosts then share the queue in the store, and a
+//! host claims a delivery there before it sends it (see [`crate::webhooks`]).
 
 use std::time::Duration;
 

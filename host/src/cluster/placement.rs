@@ -3,6 +3,13 @@
 //! its part of the even spread (`spread`: least-loaded first) within its `max_sessions`. A second
 //! task fences: when no renewal succeeded for `ttl - margin` (the database is unreachable, the
 //! process was paused), it kills every browser before the leases can expire.
+//!
+//! The fence counts from the start of the last round that succeeded, not from the moment the
+//! database went away: a host cut off kills its browsers `ttl - margin` after that round, so
+//! between `ttl - margin - ttl/3` and `ttl - margin` after the cut, and each about `margin`
+//! before its leases expire (their `expires_ms` was set by the database a little after the
+//! round began). Nothing else stops them first: the session records that fail to be written
+//! meanwhile are only logged.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

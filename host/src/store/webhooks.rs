@@ -2,6 +2,17 @@
 //! receiver, `pending` until the receiver takes it (then deleted), `failed` when given up,
 //! `dropped` when the receiver's queue overflowed. The `delivery` id is made once, so every
 //! attempt — across restarts too — carries the same `X-Vigil-Delivery`.
+//!
+//! Several hosts on one database (cluster mode) drain one queue per receiver, so a host
+//! claims a delivery before it sends it ([`Store::claim_webhook`]): one UPDATE sets
+//! `claimed_by` (its node id) and `claimed_until_ms` on the receiver's oldest pending row,
+//! only when that row is due and nobody else's live claim is on it. Under PostgreSQL's row
+//! lock a second host's concurrent UPDATE re-checks the row and finds it claimed; a host never
+//! skips past a claimed row to the next one, so a receiver still gets its deliveries one at a
+//! time, in order, cluster-wide. A failed attempt is recorded only under the claimant's own
+//! claim (a host whose claim expired learns that its outcome came too late) and releases it.
+//! A host that died mid-attempt leaves its claim to expire; the same node id started again
+//! takes its own claims back at once.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -47,6 +58,28 @@ pub struct NewDelivery<'a> {
     pub body: &'a str,
 }
 
+/// What [`Store::claim_webhook`] came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This host holds the delivery's claim: send it.
+    Got(Delivery),
+    /// The receiver's oldest pending delivery is not due, or another host's claim is on it,
+    /// until then.
+    Busy(DateTime<Utc>),
+    /// Nothing pending for the receiver.
+    Idle,
+}
+
+impl Claim {
+    /// The claimed delivery, if any.
+    pub fn delivery(&self) -> Option<&Delivery> {
+        match self {
+            Claim::Got(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, delivery, receiver, event, body, status, created_ms, attempts, next_attempt_ms, last_error";
 
 fn delivery(r: &sqlx::any::AnyRow) -> Delivery {
@@ -66,13 +99,12 @@ fn delivery(r: &sqlx::any::AnyRow) -> Delivery {
 
 impl Store {
     /// Queues `d`, due now; then, past `cap` pending deliveries of that receiver besides
-    /// `in_flight` (a row), marks the oldest ones `dropped` and answers them.
+    /// those being sent (under a live claim), marks the oldest ones `dropped` and answers them.
     pub async fn queue_webhook(
         &self,
         d: NewDelivery<'_>,
         now: DateTime<Utc>,
         cap: usize,
-        in_flight: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         let NewDelivery { receiver, id, event, body } = d;
         self.guarded(async move {
@@ -90,24 +122,23 @@ impl Store {
             .await
             .map_err(q("queueing a webhook delivery"))?;
             let waiting = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM webhook_deliveries WHERE receiver = $1 AND status = 'pending' AND id <> $2 ORDER BY id"
+                "SELECT {COLUMNS} FROM webhook_deliveries WHERE receiver = $1 AND status = 'pending'
+                 AND (claimed_by IS NULL OR claimed_until_ms <= $2) ORDER BY id"
             ))
             .bind(receiver)
-            .bind(in_flight)
+            .bind(ms(now))
             .fetch_all(&mut *tx)
             .await
             .map_err(q("counting waiting webhook deliveries"))?;
             let over = waiting.len().saturating_sub(cap);
             let dropped: Vec<Delivery> = waiting.iter().take(over).map(delivery).collect();
             for d in &dropped {
-                sqlx::query(
-                    "UPDATE webhook_deliveries SET status = 'dropped', last_error = $1 WHERE id = $2",
-                )
-                .bind("dropped: the receiver's queue was full")
-                .bind(d.row)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("dropping a webhook delivery"))?;
+                sqlx::query("UPDATE webhook_deliveries SET status = 'dropped', last_error = $1 WHERE id = $2")
+                    .bind("dropped: the receiver's queue was full")
+                    .bind(d.row)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("dropping a webhook delivery"))?;
             }
             tx.commit().await.map_err(q("committing a webhook delivery"))?;
             Ok(dropped)
@@ -115,17 +146,52 @@ impl Store {
         .await
     }
 
-    /// The oldest pending delivery of `receiver`.
-    pub async fn next_webhook(&self, receiver: &str) -> Result<Option<Delivery>, StoreError> {
+    /// Claims the oldest pending delivery of `receiver` for `node` until `now + hold`, when it
+    /// is due at `now` and no other node's claim on it lives (see the module's doc).
+    pub async fn claim_webhook(
+        &self,
+        receiver: &str,
+        node: &str,
+        now: DateTime<Utc>,
+        hold: std::time::Duration,
+    ) -> Result<Claim, StoreError> {
+        let until = now + chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::MAX);
         self.guarded(async move {
-            let row = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM webhook_deliveries WHERE receiver = $1 AND status = 'pending' ORDER BY id LIMIT 1"
+            let got = sqlx::query(&format!(
+                "UPDATE webhook_deliveries SET claimed_by = $1, claimed_until_ms = $2
+                 WHERE id = (SELECT id FROM webhook_deliveries WHERE receiver = $3 AND status = 'pending' ORDER BY id LIMIT 1)
+                   AND status = 'pending' AND next_attempt_ms <= $4
+                   AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until_ms <= $4)
+                 RETURNING {COLUMNS}"
             ))
+            .bind(node)
+            .bind(ms(until))
+            .bind(receiver)
+            .bind(ms(now))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(q("claiming the next webhook delivery"))?;
+            if let Some(r) = got {
+                return Ok(Claim::Got(delivery(&r)));
+            }
+            let oldest = sqlx::query(
+                "SELECT next_attempt_ms, claimed_by, claimed_until_ms FROM webhook_deliveries
+                 WHERE receiver = $1 AND status = 'pending' ORDER BY id LIMIT 1",
+            )
             .bind(receiver)
             .fetch_optional(self.pool())
             .await
             .map_err(q("reading the next webhook delivery"))?;
-            Ok(row.as_ref().map(delivery))
+            Ok(match oldest {
+                None => Claim::Idle,
+                Some(r) => {
+                    let due: i64 = r.get(0);
+                    let by: Option<String> = r.get(1);
+                    let held: Option<i64> = r.get(2);
+                    let held = held.filter(|_| by.as_deref().is_some_and(|b| b != node)).unwrap_or(0);
+                    Claim::Busy(from_ms(due.max(held)))
+                }
+            })
         })
         .await
     }
@@ -143,22 +209,32 @@ impl Store {
         .await
     }
 
-    /// An attempt of `row` failed: retry at `next`, or (`next` = `None`) give it up.
-    pub async fn webhook_failed(&self, row: i64, error: &str, next: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+    /// An attempt of `row` by `node` failed: retry at `next`, or (`next` = `None`) give it up;
+    /// the claim is released. `false`: `node` no longer held the claim (it expired and another
+    /// host took the delivery over), so nothing was recorded.
+    pub async fn webhook_failed(
+        &self,
+        row: i64,
+        node: &str,
+        error: &str,
+        next: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
         self.guarded(async move {
             let status = if next.is_some() { "pending" } else { "failed" };
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $1, status = $2,
-                 next_attempt_ms = COALESCE($3, next_attempt_ms) WHERE id = $4",
+                 next_attempt_ms = COALESCE($3, next_attempt_ms), claimed_by = NULL, claimed_until_ms = NULL
+                 WHERE id = $4 AND claimed_by = $5",
             )
             .bind(error)
             .bind(status)
             .bind(next.map(ms))
             .bind(row)
+            .bind(node)
             .execute(self.pool())
             .await
             .map_err(q("recording a failed webhook attempt"))?;
-            Ok(())
+            Ok(done.rows_affected() > 0)
         })
         .await
     }
