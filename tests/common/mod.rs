@@ -196,6 +196,11 @@ pub fn vigil_command(dir: &Path, args: &[&str]) -> std::process::Command {
 pub fn vigil_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // tests/run builds the binary once, before the tests, and names its copy here.
+        if let Some(bin) = std::env::var_os("VIGIL_TEST_BIN").map(PathBuf::from) {
+            assert!(bin.exists(), "VIGIL_TEST_BIN names {}, which does not exist", bin.display());
+            return bin;
+        }
         // target/<profile>/deps/<test exe> → target/<profile>/vigil
         let exe = std::env::current_exe().expect("test exe");
         let profile_dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();

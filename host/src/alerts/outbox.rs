@@ -1,5 +1,11 @@
 //! The outbox worker: sends due emails, retries failures with exponential backoff, marks each
 //! sent once. Woken when something is queued; otherwise it sleeps until the next retry.
+//!
+//! Several hosts on one database (cluster mode) drain one outbox, so before each attempt the
+//! worker claims the email in the store ([`Store::outbox_claim`]: its next attempt moved
+//! [`CLAIM`] ahead, only while it is due): a host that lost the race skips it, and an email
+//! whose sender died mid-attempt is due again, for any host, when the claim runs out. Only a
+//! host frozen past its claim, or clocks more than [`CLAIM`] apart, can still send one twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +17,10 @@ use super::mailer::Mailer;
 use crate::clock::Clock;
 use crate::events::{Event, EventBus};
 use crate::store::Store;
+
+/// How long a claim on an email lasts: longer than any SMTP attempt (`[smtp] timeout`, 30 s
+/// by default, per step) takes.
+pub const CLAIM: Duration = Duration::from_secs(5 * 60);
 
 /// Retry timing.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +58,16 @@ pub async fn run(
         for e in &due {
             if shutdown.is_cancelled() {
                 return;
+            }
+            let now = clock.now();
+            let until = now + chrono::Duration::from_std(CLAIM).unwrap_or_default();
+            match store.outbox_claim(e.id, now, until).await {
+                Ok(true) => {}
+                Ok(false) => continue, // another host's worker sends it
+                Err(err) => {
+                    tracing::warn!("outbox: {err}");
+                    continue;
+                }
             }
             match mailer.send(&e.email, &e.idempotency_key).await {
                 Ok(()) => {

@@ -269,7 +269,7 @@ mod tests {
     fn the_sessions_types_match_their_descriptions() {
         let at = chrono::DateTime::parse_from_rfc3339("2027-01-04T18:00:00Z").unwrap().to_utc();
         let info = crate::sessions::SessionInfo {
-            id: "main".into(),
+            id: crate::sessions::SessionId::parse("main").unwrap(),
             label: None,
             phone: Some("34600000000".into()),
             status: crate::sessions::SessionStatus::LoggedOut,

@@ -325,6 +325,26 @@ impl Store {
         .await
     }
 
+    /// Claims email `id` for one attempt: moves its next attempt to `until`, only while it is
+    /// unsent and due at `now`. `false`: another host's worker claimed it first (several hosts
+    /// on one database drain one outbox), so this one must not send it. A worker that dies
+    /// mid-attempt leaves the email due again at `until`, for any host.
+    pub async fn outbox_claim(&self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.guarded(async move {
+            let r = sqlx::query(
+                "UPDATE outbox SET next_attempt_ms = $3 WHERE id = $1 AND sent_ms IS NULL AND next_attempt_ms <= $2",
+            )
+            .bind(id)
+            .bind(ms(now))
+            .bind(ms(until))
+            .execute(self.pool())
+            .await
+            .map_err(q("claiming an email"))?;
+            Ok(r.rows_affected() == 1)
+        })
+        .await
+    }
+
     /// Marks an email sent; `false` when it already was (it is never marked twice).
     pub async fn outbox_sent(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.guarded(async move {
