@@ -23,15 +23,8 @@ use vigil::store::Store;
 use vigil_tests::cluster::{free_port, logs, one, spawn_with, until, Node};
 use vigil_tests::pg::fresh_database;
 
-/// Emits `test.n` 1..=5 once (kv, in the shared store, remembers it).
-const BURST: &str = r#"
-after("100ms", "burst");
-fn burst() {
-    if kv_get("sent", false) { return; }
-    kv_set("sent", true);
-    for i in 1..6 { emit("test.n", #{ i: i }); }
-}
-"#;
+// Emits `test.n` 1..=5 once (kv, in the shared store, remembers it).
+use crate::webhooks_durable::BURST;
 
 /// What the receiver got: (delivery id, `data.i`, the status it answered).
 #[derive(Clone, Default)]

@@ -12,7 +12,7 @@ use serde_json::Value;
 use vigil_tests::api::TOKEN;
 
 /// Emits `test.n` 1..=5 once per data folder (kv remembers it across restarts).
-const BURST: &str = r#"
+pub(crate) const BURST: &str = r#"
 after("100ms", "burst");
 fn burst() {
     if kv_get("sent", false) { return; }

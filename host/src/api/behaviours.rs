@@ -119,8 +119,6 @@ pub(crate) async fn reload(
     )
 }
 
-/// Ends the behaviour's suspension now: its triggers fire again and its next run is a trial.
-/// 409 when it is not suspended.
 /// End the behaviour's suspension now: its triggers fire again and the next run is a trial (a
 /// failure suspends it again with the next backoff). `behaviour.resumed` is emitted.
 #[utoipa::path(post, path = "/api/behaviours/{name}/resume", tag = "behaviours", operation_id = "resumeBehaviour",

@@ -159,90 +159,6 @@ pub(crate) enum JsonBodyErrors {
     WrongFields(ErrorBody),
 }
 
-/// The schema of [`crate::sessions::SessionInfo`] (the types of `crate::sessions` are described here, beside the API; schemathesis
-/// checks every answer against it).
-#[derive(utoipa::ToSchema)]
-#[schema(as = SessionInfo)]
-#[allow(dead_code)]
-pub(crate) struct SessionInfoDoc {
-    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
-    id: String,
-    #[schema(required = true)]
-    label: Option<String>,
-    /// The account's own number (`34600000000`), once linked.
-    #[schema(required = true)]
-    phone: Option<String>,
-    status: SessionStatusDoc,
-    /// WhatsApp's own state as last seen (`CONNECTED`, `UNPAIRED`, ...).
-    #[schema(required = true)]
-    wa_state: Option<String>,
-    #[schema(required = true)]
-    last_seen: Option<chrono::DateTime<chrono::Utc>>,
-    /// The owner's email, told when the session needs attention.
-    #[schema(required = true)]
-    owner: Option<String>,
-    #[schema(required = true)]
-    error: Option<String>,
-    /// Whether this host runs its browser now.
-    running: bool,
-    /// Restarts after crashes, in all.
-    restarts: u64,
-    /// WhatsApp Web's version as the page last said.
-    #[schema(required = true)]
-    site_version: Option<String>,
-    /// The site version when the session was last `ready`.
-    #[schema(required = true)]
-    healthy_site_version: Option<String>,
-}
-
-/// [`crate::sessions::SessionStatus`]: our status of a session.
-#[derive(utoipa::ToSchema)]
-#[schema(as = SessionStatus, rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum SessionStatusDoc {
-    Starting,
-    Qr,
-    Pairing,
-    Ready,
-    Disconnected,
-    Error,
-    LoggedOut,
-    Stopped,
-}
-
-/// [`crate::sessions::Resources`]: the last measurement of a session's browser.
-#[derive(utoipa::ToSchema)]
-#[schema(as = Resources)]
-#[allow(dead_code)]
-pub(crate) struct ResourcesDoc {
-    /// Proportional set size of the whole process tree, bytes.
-    memory_bytes: u64,
-    /// CPU time (user + system) of the tree's live processes, seconds.
-    #[schema(minimum = 0)]
-    cpu_seconds: f64,
-    /// Processes in the tree.
-    processes: u32,
-    sampled_at: chrono::DateTime<chrono::Utc>,
-    /// Sends of this session under way now.
-    sends_in_flight: u32,
-    /// The last memory figures, oldest first, bytes.
-    memory_history: Vec<u64>,
-}
-
-/// [`crate::sessions::BackupInfo`]: a backup on disk.
-#[derive(utoipa::ToSchema)]
-#[schema(as = Backup)]
-#[allow(dead_code)]
-pub(crate) struct BackupDoc {
-    path: String,
-    /// The file name (what `vigil restore <id> <backup>` takes).
-    name: String,
-    bytes: u64,
-    /// Files inside (known after creating or restoring).
-    #[schema(required = true)]
-    files: Option<u64>,
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value};
@@ -264,7 +180,8 @@ mod tests {
         assert!(errors.is_empty(), "{name}: {value} does not conform: {errors:?}");
     }
 
-    /// The types of `crate::sessions` the API answers match their descriptions here.
+    /// The types of `crate::sessions` the API answers (their schemas derived on them) describe
+    /// what they serialize to.
     #[test]
     fn the_sessions_types_match_their_descriptions() {
         let at = chrono::DateTime::parse_from_rfc3339("2027-01-04T18:00:00Z").unwrap().to_utc();

@@ -21,7 +21,7 @@ use crate::sessions::{phone, BackupInfo, SessionId, SessionInfo, SessionStatus};
 #[schema(as = Session)]
 pub(crate) struct SessionView {
     #[serde(flatten)]
-    #[schema(value_type = super::doc::SessionInfoDoc)]
+    #[schema(value_type = crate::sessions::SessionInfo)]
     info: SessionInfo,
     /// The QR text while the page shows one (status `qr`), else `null`.
     #[schema(required = true)]
@@ -30,7 +30,7 @@ pub(crate) struct SessionView {
     #[schema(required = true)]
     pairing_code: Option<String>,
     /// The last measurement of the session's browser (memory, CPU), while it runs.
-    #[schema(value_type = Option<super::doc::ResourcesDoc>)]
+    #[schema(value_type = Option<crate::sessions::Resources>)]
     #[schema(required = true)]
     resources: Option<crate::sessions::Resources>,
 }
@@ -292,7 +292,7 @@ pub(crate) async fn restart(
 #[utoipa::path(post, path = "/api/sessions/{id}/backup", tag = "sessions", operation_id = "backupSession",
     params(("id" = String, Path, description = "The session id.")),
     responses(
-        (status = 201, description = "The backup.", body = super::doc::BackupDoc),
+        (status = 201, description = "The backup.", body = crate::sessions::BackupInfo),
         (status = 400, description = BAD_ID, body = super::doc::ErrorBody),
         (status = 404, description = "No such session.", body = super::doc::ErrorBody),
         (status = 500, description = "The backup failed (e.g. the profile was never linked).", body = super::doc::ErrorBody),
@@ -309,7 +309,7 @@ pub(crate) async fn backup(
 #[utoipa::path(get, path = "/api/sessions/{id}/backups", tag = "sessions", operation_id = "listBackups",
     params(("id" = String, Path, description = "The session id.")),
     responses(
-        (status = 200, description = "The backups.", body = Vec<super::doc::BackupDoc>),
+        (status = 200, description = "The backups.", body = Vec<crate::sessions::BackupInfo>),
         (status = 400, description = BAD_ID, body = super::doc::ErrorBody),
         (status = 404, description = "No such session.", body = super::doc::ErrorBody),
     ))]
@@ -339,7 +339,7 @@ pub(crate) struct RestoreBody {
     params(("id" = String, Path, description = "The session id.")),
     request_body(content = Option<RestoreBody>, content_type = "application/json"),
     responses(
-        (status = 200, description = "The restored backup.", body = super::doc::BackupDoc),
+        (status = 200, description = "The restored backup.", body = crate::sessions::BackupInfo),
         (status = 400, description = "Bad session id, bad input, or a corrupt backup (refused before anything \
             changed).", body = super::doc::ErrorBody),
         (status = 404, description = "No such session or backup.", body = super::doc::ErrorBody),

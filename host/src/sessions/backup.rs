@@ -61,13 +61,16 @@ pub struct Manifest {
 }
 
 /// A backup on disk.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Backup)]
 pub struct BackupInfo {
+    #[schema(value_type = String)]
     pub path: PathBuf,
     /// The file name (what `vigil restore <id> <backup>` takes).
     pub name: String,
     pub bytes: u64,
     /// Files inside (known after creating or restoring).
+    #[schema(required = true, value_type = Option<u64>)]
     pub files: Option<usize>,
 }
 

@@ -87,7 +87,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Our status of a session (persisted), never confused with WhatsApp's own state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     Starting,
@@ -142,27 +142,37 @@ impl FromStr for SessionStatus {
     }
 }
 
-/// What behaviours see of a session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What behaviours see of a session (and the HTTP API answers: its OpenAPI schema is derived
+/// from this type).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
+    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub id: SessionId,
+    #[schema(required = true)]
     pub label: Option<String>,
     /// The account's own number (`34600000000`), once linked.
+    #[schema(required = true)]
     pub phone: Option<String>,
     pub status: SessionStatus,
     /// WhatsApp's own state as last seen (`CONNECTED`, `UNPAIRED`, ...).
+    #[schema(required = true)]
     pub wa_state: Option<String>,
+    #[schema(required = true)]
     pub last_seen: Option<DateTime<Utc>>,
     /// The owner's email (see `vigil owner`), told when the session needs attention.
+    #[schema(required = true)]
     pub owner: Option<String>,
+    #[schema(required = true)]
     pub error: Option<String>,
     /// Whether this host runs its browser now.
     pub running: bool,
     /// Restarts after crashes, in all.
     pub restarts: u64,
     /// WhatsApp Web's version as the page last said (`window.Debug.VERSION`).
+    #[schema(required = true)]
     pub site_version: Option<String>,
     /// The site version when the session was last `ready`.
+    #[schema(required = true)]
     pub healthy_site_version: Option<String>,
 }
 

@@ -18,11 +18,12 @@ use crate::clock::Clock;
 pub const KEEP: usize = 60;
 
 /// The last measurement of a session's browser.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Resources {
     /// Proportional set size of the whole process tree, bytes.
     pub memory_bytes: u64,
     /// CPU time (user + system) of the tree's live processes, seconds.
+    #[schema(minimum = 0)]
     pub cpu_seconds: f64,
     /// Processes in the tree.
     pub processes: u32,
