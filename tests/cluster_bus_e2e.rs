@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use vigil_tests::cluster::{free_port, lease, logs, one, spawn_with, sql, status, stop_all, until, Node};
+use vigil_tests::cluster::{free_port, lease, link_in_turn, logs, one, spawn_with, sql, stop_all, until, Node};
 use vigil_tests::pg::fresh_database;
 use vigil_tests::{assert_no_leftovers, sessions_toml, simulator, vigil_command};
 
@@ -100,18 +100,7 @@ async fn chromium_cluster_events_and_control_calls_cross_hosts() {
     })
     .await;
     assert_ne!(placed[0].0, placed[1].0, "one session per host: {placed:?}");
-    for (i, _) in ids_.iter().enumerate() {
-        let me = format!("3460000000{}", i + 1);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while sim.client().scan(None, Some(&me)).await.is_err() {
-            assert!(Instant::now() < deadline, "no QR to scan:\n{}", logs(&nodes));
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        until(Duration::from_secs(30), "linked", || {
-            (ids_.iter().filter(|id| status(&db, id) == "ready").count() == i + 1).then_some(())
-        })
-        .await;
-    }
+    link_in_turn(&sim, &db, &ids_, "3460000000", &nodes).await;
     until(Duration::from_secs(60), "a snapshot of each session", || {
         let n = one(&db, "SELECT COUNT(DISTINCT session_id) FROM snapshots");
         (n == "2").then_some(())

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use vigil_tests::cluster::{
-    lease, logs, moto, one, s3_env, signal_all, spawn, sql, status, stop_all, tree, until, Node, BUCKET,
+    lease, link_in_turn, logs, moto, one, s3_env, signal_all, spawn, sql, status, stop_all, tree, until, Node, BUCKET,
 };
 use vigil_tests::pg::fresh_database;
 use vigil_tests::{assert_no_leftovers, processes_mentioning, sessions_toml, simulator, vigil_command};
@@ -66,19 +66,7 @@ async fn chromium_cluster_kill9_and_freeze_move_sessions_without_qr_or_overlap()
     let mut hosts: Vec<&str> = placed.iter().map(|(n, _)| n.as_str()).collect();
     hosts.sort();
     assert_eq!(hosts, ["a", "b", "c"], "spread evenly: {placed:?}");
-    for (i, _) in ids.iter().enumerate() {
-        let me = format!("3460000000{}", i + 1);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while sim.client().scan(None, Some(&me)).await.is_err() {
-            assert!(Instant::now() < deadline, "no QR to scan:\n{}", logs(&nodes));
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        until(Duration::from_secs(30), "linked", || {
-            let ready = ids.iter().filter(|id| status(&db, id) == "ready").count();
-            (ready == i + 1).then_some(())
-        })
-        .await;
-    }
+    link_in_turn(&sim, &db, &ids, "3460000000", &nodes).await;
     // Snapshots after linking, then a periodic one of s1.
     until(Duration::from_secs(60), "snapshots after linking and a periodic one", || {
         let n = |id: &str| {

@@ -18,7 +18,9 @@ use vigil_tests::tcp_proxy::TcpProxy;
 use vigil_tests::{processes_mentioning, sessions_toml, simulator, vigil_command};
 
 use super::cluster_e2e::ttl_s;
-use vigil_tests::cluster::{free_port, lease, logs, moto, one, s3_env, sql, status, stop_all, until, Node, BUCKET};
+use vigil_tests::cluster::{
+    free_port, lease, link_in_turn, logs, moto, one, s3_env, sql, status, stop_all, until, Node, BUCKET,
+};
 
 const TOKEN: &str = "cluster-ops-admin-token";
 
@@ -160,18 +162,7 @@ async fn chromium_cluster_rolling_restart_and_database_loss_without_qr_or_overla
     assert_eq!(placed.0, "c", "created through a, placed on the idle host: {hosts:?}\n{}", logs(&nodes));
     hosts.sort();
     assert_eq!(hosts, ["a", "b", "c"], "spread evenly");
-    for (i, _) in ids.iter().enumerate() {
-        let me = format!("3460000001{}", i + 1);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while sim.client().scan(None, Some(&me)).await.is_err() {
-            assert!(Instant::now() < deadline, "no QR to scan:\n{}", logs(&nodes));
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        until(Duration::from_secs(30), "linked", || {
-            (ids.iter().filter(|id| status(&db, id) == "ready").count() == i + 1).then_some(())
-        })
-        .await;
-    }
+    link_in_turn(&sim, &db, &ids, "3460000001", &nodes).await;
     until(Duration::from_secs(60), "a snapshot of each after linking", || {
         let n: i64 = one(&db, "SELECT COUNT(DISTINCT session_id) FROM snapshots").parse().unwrap();
         (n == 3).then_some(())

@@ -181,6 +181,24 @@ pub fn logs(nodes: &[Node]) -> String {
         .collect()
 }
 
+/// Links `ids` one after another through the simulator's pretend phone, as the numbers
+/// `{prefix}1`, `{prefix}2`, … (each scan takes the QR the simulator shows next), waiting after
+/// each scan until one more of them is `ready` in the store.
+pub async fn link_in_turn(sim: &wa_sim::Simulator, db: &str, ids: &[&str], prefix: &str, nodes: &[Node]) {
+    for i in 0..ids.len() {
+        let me = format!("{prefix}{}", i + 1);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sim.client().scan(None, Some(&me)).await.is_err() {
+            assert!(Instant::now() < deadline, "no QR to scan:\n{}", logs(nodes));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        until(Duration::from_secs(30), "linked", || {
+            (ids.iter().filter(|id| status(db, id) == "ready").count() == i + 1).then_some(())
+        })
+        .await;
+    }
+}
+
 /// SIGTERM to every running host at once (they drain in parallel), then waits for each.
 pub fn stop_all(nodes: &mut [Node]) {
     for n in nodes.iter_mut() {
